@@ -1,0 +1,244 @@
+/**
+ * A small persistent pool of walk workers (default 2, the core count here)
+ * and the coordinator that spreads one tree across all of them.
+ *
+ * One thread walking a tree is about 2x slower than `du -sb`; two match it.
+ * So a walk is split: the build folder and the first levels below it are
+ * "expanded" (a worker lists one folder and hands its subfolders back) until
+ * there are enough pieces to keep every worker busy, then each remaining
+ * subtree is walked whole by one worker. The pieces' tallies are summed
+ * here, with hard-linked inodes counted once across the whole walk.
+ *
+ * Workers are ref'd only while they hold a task, so an idle pool never keeps
+ * a CLI process alive, and a crashed worker is replaced and its task failed.
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { log as defaultLog, type Logger } from '../util/log.js';
+import { NO_SIGNAL, type BuildDirSignal } from './freshness.js';
+import {
+  BUCKETS,
+  bucketOf,
+  type Bucket,
+  type ExpandResult,
+  type TreeTally,
+  type WalkRequest,
+  type WalkResponse,
+  type WirePath,
+} from './walk-protocol.js';
+
+/** Sizes of one build folder; `breakdown` attributes bytes by top-level folder. */
+export interface WalkResult {
+  bytes: number;
+  diskBytes: number;
+  files: number;
+  dirs: number;
+  skipped: number;
+  skippedSamples: string[];
+  breakdown: Record<Bucket, number>;
+}
+
+export function emptyWalkResult(): WalkResult {
+  return {
+    bytes: 0,
+    diskBytes: 0,
+    files: 0,
+    dirs: 0,
+    skipped: 0,
+    skippedSamples: [],
+    breakdown: Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>,
+  };
+}
+
+/** Anything that can size a tree: the pool, or a stand-in in unit tests of callers. */
+export type WalkFn = (root: string) => Promise<WalkResult>;
+
+type RequestBody = WalkRequest extends infer R ? (R extends WalkRequest ? Omit<R, 'id'> : never) : never;
+
+interface Task {
+  body: RequestBody;
+  resolve: (response: WalkResponse & { ok: true }) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  task: Task | null;
+}
+
+// Built code runs the compiled .js beside this file. Under the test runner
+// this module is TypeScript source, so the worker bootstraps tsx's loader in
+// its own thread first (Node 20 does not pass `--import` hooks to workers).
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './walk-worker.ts' : './walk-worker.js', import.meta.url);
+
+function startWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+  const bootstrap = `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(WORKER_URL.href)}));`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+/** How many pieces per worker a walk is split into before subtrees are walked whole. */
+const PIECES_PER_WORKER = 16;
+
+export class WalkPool {
+  readonly size: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(options: { size?: number; logger?: Logger } = {}) {
+    this.size = Math.max(1, Math.floor(options.size ?? 2));
+    this.log = options.logger ?? defaultLog;
+  }
+
+  /** Sizes everything under `root`; a missing root (or a symlink as root) sizes 0. */
+  async walk(root: string): Promise<WalkResult> {
+    const result = emptyWalkResult();
+    const hardLinks = new Map<string, number>();
+    const add = (tally: TreeTally, bucket: Bucket | null): void => {
+      result.bytes += tally.bytes;
+      result.diskBytes += tally.diskBytes;
+      result.files += tally.files;
+      result.dirs += tally.dirs;
+      result.skipped += tally.skipped;
+      for (const sample of tally.skippedSamples) if (result.skippedSamples.length < 20) result.skippedSamples.push(sample);
+      for (const [key, bytes] of Object.entries(tally.hardLinks)) hardLinks.set(key, bytes);
+      if (bucket) result.breakdown[bucket] += tally.bytes;
+    };
+
+    const top = (await this.run({ kind: 'expand', dir: root, root: true })).result as ExpandResult;
+    if (top.rootMissing) return result;
+    add(top, null);
+    for (const [name, child] of Object.entries(top.byChild)) result.breakdown[bucketOf(name)] += child.bytes;
+
+    const budget = this.size * PIECES_PER_WORKER;
+    let created = 1;
+    let outstanding = 0;
+    let failure: Error | null = null;
+    let finish: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+
+    const schedule = (dir: WirePath, bucket: Bucket): void => {
+      const expand = created < budget;
+      created++;
+      outstanding++;
+      const body: RequestBody = expand ? { kind: 'expand', dir, root: false } : { kind: 'walk', dir };
+      this.run(body).then(
+        (response) => {
+          const tally = response.result as TreeTally | ExpandResult;
+          add(tally, bucket);
+          if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket);
+        },
+        (err: Error) => {
+          failure ??= err;
+        },
+      ).finally(() => {
+        if (--outstanding === 0) finish();
+      });
+    };
+    for (const sub of top.subdirs) schedule(sub, bucketOf(baseName(sub)));
+    if (outstanding === 0) finish();
+    await done;
+    if (failure) throw failure;
+
+    for (const bytes of hardLinks.values()) result.diskBytes += bytes;
+    if (result.skipped > 0) {
+      this.log.debug({ root, skipped: result.skipped, samples: result.skippedSamples }, 'walk skipped entries');
+    }
+    return result;
+  }
+
+  /** Freshness pairs for many folders, split across the workers. */
+  async signals(dirs: readonly string[]): Promise<BuildDirSignal[]> {
+    if (dirs.length === 0) return [];
+    const chunk = Math.ceil(dirs.length / this.size);
+    const parts: Promise<number[]>[] = [];
+    for (let start = 0; start < dirs.length; start += chunk) {
+      const slice = dirs.slice(start, start + chunk);
+      parts.push(this.run({ kind: 'signals', dirs: slice }).then((response) => response.result as number[]));
+    }
+    const flat = (await Promise.all(parts)).flat();
+    return dirs.map((_, index) => ({ dirMtime: flat[index * 2] ?? 0, infoMtime: flat[index * 2 + 1] ?? 0 }));
+  }
+
+  async signal(dir: string): Promise<BuildDirSignal> {
+    return (await this.signals([dir]))[0] ?? NO_SIGNAL;
+  }
+
+  /** Stops every worker; queued and running tasks fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new Error('walk pool closed');
+    for (const task of this.queue.splice(0)) task.reject(err);
+    await Promise.all(
+      this.slots.splice(0).map(async (slot) => {
+        slot.task?.reject(err);
+        slot.task = null;
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  private run(body: RequestBody): Promise<WalkResponse & { ok: true }> {
+    if (this.closed) return Promise.reject(new Error('walk pool closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ body, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const slot = this.idleSlot();
+      if (!slot) return;
+      const task = this.queue.shift() as Task;
+      slot.task = task;
+      slot.worker.ref();
+      slot.worker.postMessage({ ...task.body, id: this.nextId++ });
+    }
+  }
+
+  private idleSlot(): Slot | null {
+    const idle = this.slots.find((slot) => slot.task === null);
+    if (idle) return idle;
+    if (this.slots.length < this.size) return this.spawn();
+    return null;
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker();
+    const slot: Slot = { worker, task: null };
+    worker.unref();
+    worker.on('message', (response: WalkResponse) => {
+      const task = slot.task;
+      slot.task = null;
+      worker.unref();
+      if (task) {
+        if (response.ok) task.resolve(response);
+        else task.reject(new Error(response.error));
+      }
+      this.dispatch();
+    });
+    const fail = (err: Error): void => {
+      const index = this.slots.indexOf(slot);
+      if (index < 0) return;
+      this.slots.splice(index, 1);
+      if (!this.closed) this.log.error({ err }, 'walk worker died; replacing it');
+      slot.task?.reject(err);
+      slot.task = null;
+      if (!this.closed) this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`walk worker exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+function baseName(dir: WirePath): string {
+  return typeof dir === 'string' ? path.basename(dir) : path.basename(Buffer.from(dir).toString('utf8'));
+}

@@ -1,0 +1,181 @@
+/**
+ * Walk worker: runs inside a `worker_threads` thread, never on the server's
+ * event loop. Sync `readdirSync(withFileTypes)` + `lstatSync` is the fastest
+ * way Node has to size a tree (measured on 500k files: two such workers match
+ * `du -sb`; `fs.promises` per file is 3-5x slower).
+ *
+ * Rules that make the figure equal to what deleting the folder would free:
+ * - symbolic links are never followed (a link costs its own size), so loops
+ *   and links to `/` cannot run away;
+ * - only regular files and links count; FIFOs, sockets and devices are never
+ *   opened (lstat does not open), so a FIFO cannot block the walk;
+ * - anything that vanishes or cannot be read is skipped and counted.
+ *
+ * Names that are not valid UTF-8 come back from `readdirSync` with U+FFFD
+ * and would not round-trip; such a folder is re-read as raw bytes.
+ */
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { readBuildDirSignal } from './freshness.js';
+import type { ExpandResult, TreeTally, WalkRequest, WalkResponse, WirePath } from './walk-protocol.js';
+
+const SEP = '/';
+const SEP_BYTES = Buffer.from(SEP);
+const MAX_SKIPPED_SAMPLES = 5;
+
+/** A path as the fs API takes it; Buffers arrive as plain Uint8Arrays after cloning. */
+type LocalPath = string | Buffer;
+
+function toLocal(p: WirePath): LocalPath {
+  if (typeof p === 'string' || Buffer.isBuffer(p)) return p;
+  return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
+function toBuffer(p: LocalPath): Buffer {
+  return typeof p === 'string' ? Buffer.from(p) : p;
+}
+
+function newTally(): TreeTally {
+  return { bytes: 0, diskBytes: 0, files: 0, dirs: 0, skipped: 0, skippedSamples: [], hardLinks: {}, byChild: {} };
+}
+
+function skip(tally: TreeTally, where: LocalPath, err: unknown): void {
+  tally.skipped++;
+  if (tally.skippedSamples.length < MAX_SKIPPED_SAMPLES) {
+    const shown = typeof where === 'string' ? where : toBuffer(where).toString('utf8');
+    tally.skippedSamples.push(`${shown}: ${(err as NodeJS.ErrnoException)?.code ?? String(err)}`);
+  }
+}
+
+type AnyDirent = Dirent | Dirent<Buffer>;
+
+/** Lists a folder; string names unless one is not valid UTF-8, then bytes for all. */
+function listDir(dir: LocalPath): { entries: AnyDirent[]; bytes: boolean } {
+  if (typeof dir === 'string') {
+    const entries = readdirSync(dir, { withFileTypes: true });
+    if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return { entries, bytes: false };
+  }
+  return { entries: readdirSync(toBuffer(dir), { withFileTypes: true, encoding: 'buffer' }), bytes: true };
+}
+
+function childPath(dir: LocalPath, entry: AnyDirent, bytes: boolean): LocalPath {
+  if (!bytes) return (dir as string) + SEP + (entry.name as string);
+  return Buffer.concat([toBuffer(dir), SEP_BYTES, entry.name as Buffer]);
+}
+
+/**
+ * Counts one non-folder entry and returns its bytes; `'dir'` when it turned
+ * out to be a folder (replaced under us) so the caller descends instead;
+ * null when it takes no bytes or could not be read.
+ */
+function countEntry(tally: TreeTally, entry: AnyDirent, full: LocalPath): number | 'dir' | null {
+  // Only regular files and links take bytes we would free; everything else
+  // (FIFO, socket, device) is skipped without being opened.
+  if (!entry.isFile() && !entry.isSymbolicLink()) return null;
+  let stats;
+  try {
+    stats = lstatSync(full, { throwIfNoEntry: false });
+  } catch (err) {
+    skip(tally, full, err);
+    return null;
+  }
+  if (!stats) {
+    skip(tally, full, 'ENOENT');
+    return null;
+  }
+  if (stats.isDirectory()) return 'dir';
+  if (!stats.isFile() && !stats.isSymbolicLink()) return null;
+  tally.bytes += stats.size;
+  tally.files++;
+  const allocated = stats.blocks * 512;
+  if (stats.nlink > 1) tally.hardLinks[`${stats.dev}:${stats.ino}`] = allocated;
+  else tally.diskBytes += allocated;
+  return stats.size;
+}
+
+/** Everything under `root`, depth-first with an explicit stack (no recursion limit). */
+function walkTree(root: LocalPath): TreeTally {
+  const tally = newTally();
+  const stack: LocalPath[] = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop() as LocalPath;
+    let listing;
+    try {
+      listing = listDir(dir);
+    } catch (err) {
+      skip(tally, dir, err);
+      continue;
+    }
+    tally.dirs++;
+    for (const entry of listing.entries) {
+      const full = childPath(dir, entry, listing.bytes);
+      if (entry.isDirectory()) {
+        stack.push(full);
+        continue;
+      }
+      if (countEntry(tally, entry, full) === 'dir') stack.push(full);
+    }
+  }
+  return tally;
+}
+
+/** One folder's own files, plus its subfolders handed back for the pool to spread. */
+function expandDir(dir: LocalPath, isRoot: boolean): ExpandResult {
+  const tally = newTally();
+  const subdirs: WirePath[] = [];
+  let listing;
+  try {
+    if (isRoot) {
+      // The build folder itself must be a real folder: a symlinked build
+      // folder is not followed either, its target is not ours to count.
+      const stats = lstatSync(dir, { throwIfNoEntry: false });
+      if (!stats || !stats.isDirectory()) return { ...tally, subdirs, rootMissing: true };
+    }
+    listing = listDir(dir);
+  } catch (err) {
+    if (isRoot) return { ...tally, subdirs, rootMissing: true };
+    skip(tally, dir, err);
+    return { ...tally, subdirs, rootMissing: false };
+  }
+  tally.dirs++;
+  for (const entry of listing.entries) {
+    const full = childPath(dir, entry, listing.bytes);
+    if (entry.isDirectory()) {
+      subdirs.push(full);
+      continue;
+    }
+    const before = { bytes: tally.bytes, diskBytes: tally.diskBytes };
+    const counted = countEntry(tally, entry, full);
+    if (counted === 'dir') subdirs.push(full);
+    else if (isRoot && counted !== null) {
+      const name = listing.bytes ? (entry.name as Buffer).toString('utf8') : (entry.name as string);
+      tally.byChild[name] = { bytes: tally.bytes - before.bytes, diskBytes: tally.diskBytes - before.diskBytes };
+    }
+  }
+  return { ...tally, subdirs, rootMissing: false };
+}
+
+function handle(request: WalkRequest): WalkResponse {
+  try {
+    switch (request.kind) {
+      case 'expand':
+        return { id: request.id, ok: true, kind: 'expand', result: expandDir(toLocal(request.dir), request.root) };
+      case 'walk':
+        return { id: request.id, ok: true, kind: 'walk', result: walkTree(toLocal(request.dir)) };
+      case 'signals': {
+        const pairs: number[] = [];
+        for (const dir of request.dirs) {
+          const signal = readBuildDirSignal(dir);
+          pairs.push(signal.dirMtime, signal.infoMtime);
+        }
+        return { id: request.id, ok: true, kind: 'signals', result: pairs };
+      }
+    }
+  } catch (err) {
+    return { id: request.id, ok: false, error: (err as Error).message };
+  }
+}
+
+parentPort?.on('message', (request: WalkRequest) => {
+  parentPort?.postMessage(handle(request));
+});

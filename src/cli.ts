@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * The `device-builder` command line. Each subcommand is a thin shell over a
+ * module that tests can call directly; this file only parses arguments,
+ * prints, and maps failures to exit codes (2 for bad input).
+ */
+import { Command, CommanderError } from 'commander';
+import { renderSizesTable, resolveConfigDir, runSizesPass, sizesReportJson, UsageError } from './commands/sizes.js';
+import { createLogger } from './util/log.js';
+
+const program = new Command();
+
+program
+  .name('device-builder')
+  .description('See and reclaim the disk ESPHome build folders use.')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+program
+  .command('sizes')
+  .summary("measure every device's build folder, largest first")
+  .description(
+    "Measure every device's build folder and print them largest first.\n\n" +
+      'Only folders whose freshness pair (folder mtime, build_info.json mtime) moved\n' +
+      'since the last run are walked; sizes are cached in <config_dir>/.device-builder.json,\n' +
+      'the sidecar shared with the ESPHome Device Builder. States: walked (measured now),\n' +
+      'cached (unchanged since measured), not compiled. Exit code 2 when the config dir\n' +
+      'cannot be read.',
+  )
+  .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
+  .option('--json', 'print one JSON object instead of a table')
+  .action(async (configDirArg: string | undefined, options: { json?: boolean }) => {
+    const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'warn');
+    const configDir = resolveConfigDir(configDirArg);
+    const progress = startProgress();
+    try {
+      const report = await runSizesPass(configDir, { logger, onProgress: progress.update });
+      progress.clear();
+      for (const { device } of report.devices) {
+        if (device.error) process.stderr.write(`warning: ${device.configuration}: ${device.error}\n`);
+      }
+      process.stdout.write(options.json ? `${JSON.stringify(sizesReportJson(report), null, 2)}\n` : renderSizesTable(report));
+    } finally {
+      progress.clear();
+    }
+  });
+
+/** A progress line on stderr, only on a terminal and only once the pass has taken a second. */
+function startProgress(): { update: (walked: number, configuration: string) => void; clear: () => void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, clear: () => undefined };
+  let text = 'Checking build folders…';
+  let shown = false;
+  const draw = (): void => {
+    shown = true;
+    process.stderr.write(`\r\x1b[2K${text}`);
+  };
+  const timer = setTimeout(draw, 1000);
+  return {
+    update: (walked, configuration) => {
+      text = `Measuring build folders… ${walked} walked (last: ${configuration})`;
+      if (shown) draw();
+    },
+    clear: () => {
+      clearTimeout(timer);
+      if (shown) process.stderr.write('\r\x1b[2K');
+      shown = false;
+    },
+  };
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; argument errors were already printed by commander.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof UsageError) {
+    process.stderr.write(`device-builder: ${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`device-builder: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

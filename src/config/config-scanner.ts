@@ -1,0 +1,168 @@
+/**
+ * Turns a config dir into Devices: every top-level `*.yaml` / `*.yml` except
+ * `secrets.*` and dotfiles is one device. A file that cannot be read or
+ * parsed still lists (named after its stem, with the error attached), so one
+ * broken YAML never hides the rest of the fleet.
+ *
+ * Parsed YAML is cached by (mtime, size): a rescan of an unchanged folder
+ * costs one stat per file, which keeps the server's 5 s rescan and a
+ * 1,000-device catalog cheap.
+ */
+import { promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Device } from '../shared/device.js';
+import { coerceSidecarInt } from '../sidecar/coerce.js';
+import { deviceEntry, type DeviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
+import { readStorageJson, type StorageJson } from '../storage/storage-json.js';
+import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, parseDeviceYaml, type ParsedDeviceYaml } from './device-yaml.js';
+
+const YAML_EXTENSIONS = new Set(['.yaml', '.yml']);
+const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
+
+/** Whether a top-level file name is a device config. */
+export function isDeviceFileName(name: string): boolean {
+  return !name.startsWith('.') && !NOT_DEVICES.has(name) && YAML_EXTENSIONS.has(path.extname(name).toLowerCase());
+}
+
+/**
+ * The only `configuration` values we accept from outside: a plain file name,
+ * no separators, NUL, `.` or `..`.
+ */
+export function isSafeConfigurationName(name: unknown): name is string {
+  return (
+    typeof name === 'string' &&
+    name.length > 0 &&
+    name.length <= 255 &&
+    name !== '.' &&
+    name !== '..' &&
+    !/[/\\\0]/.test(name)
+  );
+}
+
+function stem(configuration: string): string {
+  return configuration.slice(0, configuration.length - path.extname(configuration).length);
+}
+
+function stringField(entry: DeviceEntry, key: string): string | null {
+  const value = entry[key];
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/** Combines the three sources of truth for one device. Pure. */
+export function assembleDevice(
+  configDir: string,
+  configuration: string,
+  parsed: ParsedDeviceYaml,
+  storage: StorageJson | null,
+  entry: DeviceEntry,
+): Device {
+  const yaml = parsed.device;
+  const name = yaml.name ?? storage?.name ?? stem(configuration);
+  const buildPath = storage?.buildPath ? path.resolve(configDir, storage.buildPath) : null;
+  return {
+    name,
+    friendly_name: yaml.friendlyName ?? stringField(entry, 'friendly_name') ?? storage?.friendlyName ?? name,
+    configuration,
+    comment: yaml.comment ?? stringField(entry, 'comment') ?? storage?.comment ?? null,
+    area: yaml.area ?? storage?.area ?? null,
+    target_platform: storage?.corePlatform ?? yaml.platform,
+    address: storage?.address ?? yaml.useAddress ?? `${name}.local`,
+    deployed_version: storage?.esphomeVersion ?? null,
+    build_path: buildPath,
+    build_size_bytes: coerceSidecarInt(entry['build_size_bytes']),
+    error: parsed.error,
+  };
+}
+
+interface CachedParse {
+  mtimeMs: number;
+  size: number;
+  parsed: ParsedDeviceYaml;
+}
+
+export class ConfigScanner {
+  private readonly parseCache = new Map<string, CachedParse>();
+
+  constructor(
+    readonly configDir: string,
+    readonly dataDir: string,
+  ) {}
+
+  /** Device file names in the config dir, sorted. Throws if the dir is unreadable. */
+  async listConfigurations(): Promise<string[]> {
+    const entries = await fsp.readdir(this.configDir, { withFileTypes: true });
+    const names: string[] = [];
+    for (const entry of entries) {
+      if (!isDeviceFileName(entry.name)) continue;
+      // Symlinked YAMLs are legitimate (shared configs); folders named x.yaml are not.
+      if (entry.isFile() || (entry.isSymbolicLink() && (await isFile(path.join(this.configDir, entry.name))))) {
+        names.push(entry.name);
+      }
+    }
+    return names.sort();
+  }
+
+  /** Every device, with cached sizes from the given sidecar snapshot. */
+  async scan(sidecar: SidecarData): Promise<Device[]> {
+    const configurations = await this.listConfigurations();
+    const live = new Set(configurations);
+    for (const key of this.parseCache.keys()) if (!live.has(key)) this.parseCache.delete(key);
+    return mapLimited(configurations, 32, (configuration) => this.loadDevice(configuration, sidecar));
+  }
+
+  /** One device; null when its YAML is gone. */
+  async loadDevice(configuration: string, sidecar: SidecarData): Promise<Device | null> {
+    const parsed = await this.parse(configuration);
+    if (!parsed) return null;
+    const storage = await readStorageJson(this.dataDir, configuration);
+    return assembleDevice(this.configDir, configuration, parsed, storage, deviceEntry(sidecar, configuration));
+  }
+
+  private async parse(configuration: string): Promise<ParsedDeviceYaml | null> {
+    const file = path.join(this.configDir, configuration);
+    let stats: Stats;
+    try {
+      stats = await fsp.stat(file);
+    } catch {
+      this.parseCache.delete(configuration);
+      return null;
+    }
+    const cached = this.parseCache.get(configuration);
+    if (cached && cached.mtimeMs === stats.mtimeMs && cached.size === stats.size) return cached.parsed;
+    let parsed: ParsedDeviceYaml;
+    if (stats.size > MAX_YAML_BYTES) {
+      // Checked before reading so a stray 10 GB file costs a stat, not memory.
+      parsed = { device: { ...EMPTY_DEVICE_YAML }, error: `file is too large to be an ESPHome config (${stats.size} bytes)` };
+    } else {
+      try {
+        parsed = parseDeviceYaml(await fsp.readFile(file, 'utf8'));
+      } catch (err) {
+        parsed = { device: { ...EMPTY_DEVICE_YAML }, error: `cannot read file: ${(err as Error).message}` };
+      }
+    }
+    this.parseCache.set(configuration, { mtimeMs: stats.mtimeMs, size: stats.size, parsed });
+    return parsed;
+  }
+}
+
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Maps with at most `limit` promises in flight, keeping input order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R | null>): Promise<R[]> {
+  const results: (R | null)[] = new Array<R | null>(items.length).fill(null);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results.filter((item): item is R => item !== null);
+}

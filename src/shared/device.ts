@@ -1,0 +1,24 @@
+/**
+ * The Device as the server sends it and the page renders it. One definition
+ * for both sides so a field added here is seen by the compiler everywhere.
+ */
+export interface Device {
+  /** `esphome.name` (substitutions resolved), else the file stem. */
+  name: string;
+  friendly_name: string;
+  /** The YAML file name inside the config dir: the device's key everywhere. */
+  configuration: string;
+  comment: string | null;
+  area: string | null;
+  /** Lower-case platform (esp32, esp8266, rp2040, ...) or null when unknown. */
+  target_platform: string | null;
+  address: string;
+  /** ESPHome version of the last compile (StorageJSON), null if never compiled. */
+  deployed_version: string | null;
+  /** Absolute build folder from StorageJSON, null if never compiled. */
+  build_path: string | null;
+  /** Cached apparent size of the build folder; 0 means none / not compiled. */
+  build_size_bytes: number;
+  /** Why the YAML could not be read, or null. */
+  error: string | null;
+}

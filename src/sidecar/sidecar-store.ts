@@ -1,0 +1,280 @@
+/**
+ * The metadata sidecar `<config>/.device-builder.json`, in the same file and
+ * shape as the Python Device Builder's so both tools can share a config dir.
+ *
+ * - One JSON object. `_`-prefixed keys are global sections (`_preferences`,
+ *   `_firmware_jobs`, ...); every other key is a YAML file name mapping to
+ *   that device's entry.
+ * - Reads never fail: missing, invalid or non-object content reads as empty,
+ *   and a non-object entry reads as an empty entry.
+ * - Every change is a read-modify-write under one in-process mutex, written
+ *   atomically (temp file in the same folder, fsync, rename, fsync folder),
+ *   so a crash leaves the old or the new file and never a torn one, and a
+ *   concurrent writer's other entries are re-read rather than clobbered.
+ * - Field updates are three-state: `undefined` leaves a key alone; `null`,
+ *   `0` or `""` remove it (so a cached 0 is never stored and a missing key
+ *   reads as 0); anything else is written.
+ * - A corrupt file is never silently replaced: before the first write over
+ *   it, its bytes are kept as `.device-builder.json.corrupt-<timestamp>`.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
+import { log as defaultLog, type Logger } from '../util/log.js';
+import { Mutex } from '../util/mutex.js';
+
+export const SIDECAR_FILE = '.device-builder.json';
+
+/**
+ * Fields that describe the device's current build or network state rather
+ * than the user's intent; archive scrubs them because the build folder is
+ * wiped and the cached build-size triple would describe nothing.
+ */
+export const VOLATILE_DEVICE_FIELDS = [
+  'ip',
+  'expected_config_hash',
+  'mac_address',
+  'build_size_bytes',
+  'build_size_dir_mtime',
+  'build_size_info_mtime',
+] as const;
+
+export type SidecarData = Record<string, unknown>;
+export type DeviceEntry = Record<string, unknown>;
+/** `undefined`: leave alone; `null` / `0` / `""`: remove; else write. */
+export type FieldUpdates = Record<string, unknown>;
+
+export function isGlobalKey(key: string): boolean {
+  return key.startsWith('_');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A device's entry from a snapshot; anything that is not an object reads as empty. */
+export function deviceEntry(data: SidecarData, configuration: string): DeviceEntry {
+  const entry = data[configuration];
+  return isObject(entry) ? entry : {};
+}
+
+/** Applies three-state updates to an entry in place; returns whether anything changed. */
+export function applyFieldUpdates(entry: DeviceEntry, fields: FieldUpdates): boolean {
+  let changed = false;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    if (value === null || value === 0 || value === '') {
+      if (key in entry) {
+        delete entry[key];
+        changed = true;
+      }
+    } else if (JSON.stringify(entry[key]) !== JSON.stringify(value)) {
+      entry[key] = value;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+interface LoadedFile {
+  data: SidecarData;
+  /** Raw bytes when the file existed but did not hold a JSON object. */
+  corrupt: Buffer | null;
+}
+
+export class SidecarStore {
+  readonly path: string;
+  private readonly mutex = new Mutex();
+  private readonly log: Logger;
+
+  constructor(
+    readonly configDir: string,
+    options: { logger?: Logger } = {},
+  ) {
+    this.path = path.join(configDir, SIDECAR_FILE);
+    this.log = options.logger ?? defaultLog;
+  }
+
+  /** A snapshot of the whole file; `{}` when missing or unreadable. */
+  async read(): Promise<SidecarData> {
+    return (await this.load()).data;
+  }
+
+  /** The global section `key` (e.g. `_preferences`), or undefined. */
+  async readGlobal(key: string): Promise<unknown> {
+    return (await this.read())[key];
+  }
+
+  /**
+   * Runs `mutate` on a fresh read of the file and writes the result if it
+   * reports a change. Serialized: only one read-modify-write runs at a time.
+   */
+  async update(mutate: (data: SidecarData) => boolean): Promise<void> {
+    await this.mutex.run(async () => {
+      const { data, corrupt } = await this.load();
+      if (!mutate(data)) return;
+      if (corrupt) await this.keepCorruptCopy(corrupt);
+      await this.writeAtomic(data);
+    });
+  }
+
+  /** Three-state field updates for one device; an entry left empty is dropped. */
+  async updateDevice(configuration: string, fields: FieldUpdates): Promise<void> {
+    await this.updateDevices(new Map([[configuration, fields]]));
+  }
+
+  /** Several devices' updates in one read-modify-write. */
+  async updateDevices(updates: ReadonlyMap<string, FieldUpdates>): Promise<void> {
+    await this.update((data) => {
+      let changed = false;
+      for (const [configuration, fields] of updates) {
+        const entry = { ...deviceEntry(data, configuration) };
+        if (!applyFieldUpdates(entry, fields)) continue;
+        changed = true;
+        if (Object.keys(entry).length === 0) delete data[configuration];
+        else data[configuration] = entry;
+      }
+      return changed;
+    });
+  }
+
+  /** Archive: drop the volatile fields, keep identity fields. */
+  async scrubVolatile(configuration: string): Promise<void> {
+    await this.updateDevice(configuration, Object.fromEntries(VOLATILE_DEVICE_FIELDS.map((key) => [key, null])));
+  }
+
+  /** Delete: the whole entry goes. */
+  async removeDevice(configuration: string): Promise<void> {
+    await this.update((data) => {
+      if (!(configuration in data)) return false;
+      delete data[configuration];
+      return true;
+    });
+  }
+
+  /**
+   * Replaces a global section with what `next` returns for its current
+   * value; `undefined` removes the section.
+   */
+  async updateGlobal(key: string, next: (current: unknown) => unknown): Promise<void> {
+    if (!isGlobalKey(key)) throw new Error(`not a global sidecar key: ${key}`);
+    await this.update((data) => {
+      const value = next(data[key]);
+      if (JSON.stringify(value) === JSON.stringify(data[key])) return false;
+      if (value === undefined) delete data[key];
+      else data[key] = value;
+      return true;
+    });
+  }
+
+  /** Resolves once every update queued so far has been written. */
+  async flush(): Promise<void> {
+    await this.mutex.run(async () => undefined);
+  }
+
+  /**
+   * Removes temp files left by writers that died between write and rename.
+   * Only temps whose owning process is gone are touched, so a live writer's
+   * temp (ours or the Python tool's) is never pulled from under it.
+   */
+  async cleanStaleTemps(): Promise<number> {
+    const prefix = `${SIDECAR_FILE}.tmp-`;
+    let removed = 0;
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.configDir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+      try {
+        await fsp.unlink(path.join(this.configDir, name));
+        removed++;
+      } catch {
+        // Another cleaner got it first.
+      }
+    }
+    if (removed > 0) this.log.info({ removed }, 'removed stale sidecar temp files');
+    return removed;
+  }
+
+  private async load(): Promise<LoadedFile> {
+    let raw: Buffer;
+    try {
+      raw = await fsp.readFile(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log.warn({ err, path: this.path }, 'sidecar unreadable; treating as empty');
+      }
+      return { data: {}, corrupt: null };
+    }
+    try {
+      const parsed: unknown = JSON.parse(raw.toString('utf8'));
+      if (isObject(parsed)) return { data: parsed, corrupt: null };
+    } catch {
+      // Falls through to the corrupt path below.
+    }
+    if (raw.length === 0) return { data: {}, corrupt: null };
+    this.log.warn({ path: this.path }, 'sidecar is not a JSON object; treating as empty');
+    return { data: {}, corrupt: raw };
+  }
+
+  private async keepCorruptCopy(raw: Buffer): Promise<void> {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const copy = `${this.path}.corrupt-${stamp}`;
+    await fsp.writeFile(copy, raw, { flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      await fsp.writeFile(`${copy}-${randomBytes(3).toString('hex')}`, raw, { flag: 'wx' });
+    });
+    this.log.warn({ copy }, 'kept a copy of the corrupt sidecar before replacing it');
+  }
+
+  private async writeAtomic(data: SidecarData): Promise<void> {
+    const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    try {
+      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
+      // Data on disk before the rename makes it visible: after a power loss
+      // the name points at complete bytes or at the old file.
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
+    try {
+      await fsp.rename(tmp, this.path);
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await syncDir(this.configDir);
+  }
+}
+
+/** fsync a folder so a rename inside it survives power loss. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some file systems (and Windows) refuse to fsync a folder; the rename
+    // is still atomic, only its durability across power loss is weaker.
+  } finally {
+    await handle?.close();
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * ESPHome's StorageJSON (`<data dir>/storage/<yaml>.json`), written by every
+ * compile. It is the authority on where a device's build folder lives
+ * (`build_path`), what it was built for and with which ESPHome version.
+ *
+ * Missing or corrupt means "never compiled": the dashboard must keep working
+ * on a half-written or hand-edited file, so every field is read defensively.
+ */
+import { promises as fsp, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface StorageJson {
+  name: string | null;
+  friendlyName: string | null;
+  comment: string | null;
+  area: string | null;
+  address: string | null;
+  esphomeVersion: string | null;
+  /** Upper-case chip, e.g. ESP32S3. */
+  espPlatform: string | null;
+  /** Lower-case platform, e.g. esp32. */
+  corePlatform: string | null;
+  /** Absolute build folder, or null for "None" / null / "" / not a string. */
+  buildPath: string | null;
+  firmwareBinPath: string | null;
+  loadedIntegrations: string[];
+}
+
+/** `$ESPHOME_DATA_DIR` when set, else `<config>/.esphome`. */
+export function resolveDataDir(configDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env['ESPHOME_DATA_DIR'];
+  return fromEnv ? path.resolve(fromEnv) : path.join(configDir, '.esphome');
+}
+
+export function storageJsonPath(dataDir: string, configuration: string): string {
+  return path.join(dataDir, 'storage', `${configuration}.json`);
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/** Old ESPHome versions wrote Python's `str(None)` for a missing path. */
+function optionalPath(value: unknown): string | null {
+  const text = optionalString(value);
+  return text === null || text === 'None' ? null : text;
+}
+
+/** Interprets parsed StorageJSON; null when it is not an object. */
+export function interpretStorageJson(parsed: unknown): StorageJson | null {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const raw = parsed as Record<string, unknown>;
+  const integrations = Array.isArray(raw['loaded_integrations'])
+    ? raw['loaded_integrations'].filter((item): item is string => typeof item === 'string')
+    : [];
+  const corePlatform = optionalString(raw['core_platform']);
+  return {
+    name: optionalString(raw['name']),
+    friendlyName: optionalString(raw['friendly_name']),
+    comment: optionalString(raw['comment']),
+    area: optionalString(raw['area']),
+    address: optionalString(raw['address']),
+    esphomeVersion: optionalString(raw['esphome_version']),
+    espPlatform: optionalString(raw['esp_platform']),
+    corePlatform: corePlatform?.toLowerCase() ?? null,
+    buildPath: optionalPath(raw['build_path']),
+    firmwareBinPath: optionalPath(raw['firmware_bin_path']),
+    loadedIntegrations: integrations,
+  };
+}
+
+function parseOrNull(text: string): StorageJson | null {
+  try {
+    return interpretStorageJson(JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
+/** Reads one device's StorageJSON; null when missing or corrupt. */
+export async function readStorageJson(dataDir: string, configuration: string): Promise<StorageJson | null> {
+  try {
+    return parseOrNull(await fsp.readFile(storageJsonPath(dataDir, configuration), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export function readStorageJsonSync(dataDir: string, configuration: string): StorageJson | null {
+  try {
+    return parseOrNull(readFileSync(storageJsonPath(dataDir, configuration), 'utf8'));
+  } catch {
+    return null;
+  }
+}
