@@ -39,7 +39,7 @@ export class UsageError extends Error {}
 
 /** `[config_dir]`, else `$ESPHOME_CONFIG_DIR`, else `./config`. */
 export function resolveConfigDir(arg: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(arg ?? env['ESPHOME_CONFIG_DIR'] ?? 'config');
+  return path.resolve(arg || env['ESPHOME_CONFIG_DIR'] || 'config');
 }
 
 /** Fails with a one-line reason unless `dir` is a folder we can list. */

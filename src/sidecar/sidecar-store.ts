@@ -80,6 +80,8 @@ interface LoadedFile {
   data: SidecarData;
   /** Raw bytes when the file existed but did not hold a JSON object. */
   corrupt: Buffer | null;
+  /** Why an existing file could not be read (EACCES, EMFILE, EIO, ...); null when read or missing. */
+  unreadable: Error | null;
 }
 
 export class SidecarStore {
@@ -108,10 +110,14 @@ export class SidecarStore {
   /**
    * Runs `mutate` on a fresh read of the file and writes the result if it
    * reports a change. Serialized: only one read-modify-write runs at a time.
+   * Rejects, writing nothing, when the file exists but cannot be read.
    */
   async update(mutate: (data: SidecarData) => boolean): Promise<void> {
     await this.mutex.run(async () => {
-      const { data, corrupt } = await this.load();
+      const { data, corrupt, unreadable } = await this.load();
+      // Writing over a file we could not read would replace every other
+      // device's entry with nothing: refuse instead.
+      if (unreadable) throw unreadable;
       if (!mutate(data)) return;
       if (corrupt) await this.keepCorruptCopy(corrupt);
       await this.writeAtomic(data);
@@ -208,18 +214,19 @@ export class SidecarStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.log.warn({ err, path: this.path }, 'sidecar unreadable; treating as empty');
+        return { data: {}, corrupt: null, unreadable: err as Error };
       }
-      return { data: {}, corrupt: null };
+      return { data: {}, corrupt: null, unreadable: null };
     }
     try {
       const parsed: unknown = JSON.parse(raw.toString('utf8'));
-      if (isObject(parsed)) return { data: parsed, corrupt: null };
+      if (isObject(parsed)) return { data: parsed, corrupt: null, unreadable: null };
     } catch {
       // Falls through to the corrupt path below.
     }
-    if (raw.length === 0) return { data: {}, corrupt: null };
+    if (raw.length === 0) return { data: {}, corrupt: null, unreadable: null };
     this.log.warn({ path: this.path }, 'sidecar is not a JSON object; treating as empty');
-    return { data: {}, corrupt: raw };
+    return { data: {}, corrupt: raw, unreadable: null };
   }
 
   private async keepCorruptCopy(raw: Buffer): Promise<void> {
