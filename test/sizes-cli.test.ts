@@ -75,8 +75,14 @@ describe('sizes --json', () => {
     expect(viaEnv.config_dir).toBe(dir);
     const parent = makeTempDir();
     fs.renameSync(dir, path.join(parent, 'config'));
-    const viaCwd = JSON.parse((await runCli(['sizes', '--json'], { cwd: parent, env: { ESPHOME_CONFIG_DIR: '' } })).stdout) as SizesJson;
+    // StorageJSON still points at the old location: every cached folder vanished,
+    // so this run walks each once (from a foreign cwd) and clears its size.
+    const run = await runCli(['sizes', '--json'], { cwd: parent, env: { ESPHOME_CONFIG_DIR: '' } });
+    expect(run.stderr).not.toMatch(/failed/);
+    const viaCwd = JSON.parse(run.stdout) as SizesJson;
     expect(viaCwd.config_dir).toBe(path.join(parent, 'config'));
+    expect(viaCwd.walked).toBe(2);
+    expect(viaCwd.total_bytes).toBe(0);
   });
 });
 

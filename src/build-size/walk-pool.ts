@@ -12,7 +12,9 @@
  * Workers are ref'd only while they hold a task, so an idle pool never keeps
  * a CLI process alive, and a crashed worker is replaced and its task failed.
  */
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { NO_SIGNAL, type BuildDirSignal } from './freshness.js';
@@ -74,7 +76,11 @@ const WORKER_URL = new URL(FROM_SOURCE ? './walk-worker.ts' : './walk-worker.js'
 
 function startWorker(): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const bootstrap = `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(WORKER_URL.href)}));`;
+  // Resolved here, not in the worker: eval'd code resolves bare names from
+  // the process's cwd, which may be any folder.
+  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(WORKER_URL.href)}));`;
   return new Worker(bootstrap, { eval: true });
 }
 

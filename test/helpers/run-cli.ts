@@ -4,6 +4,8 @@ import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(REPO_ROOT, 'src', 'cli.ts');
+// By absolute path: the child's cwd may be any folder, where a bare `tsx` would not resolve.
+export const TSX_LOADER = path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
 export interface CliRun {
   code: number | null;
@@ -13,7 +15,7 @@ export interface CliRun {
 
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
