@@ -13,7 +13,7 @@ import {
   deviceEntry,
   isGlobalKey,
 } from '../src/sidecar/sidecar-store.js';
-import { createLogger } from '../src/util/log.js';
+import { createLogger, type Logger } from '../src/util/log.js';
 import { Mutex } from '../src/util/mutex.js';
 
 const logger = createLogger('silent');
@@ -49,7 +49,7 @@ function listDir(): string[] {
   return fs.readdirSync(dir).sort();
 }
 
-function capturingLogger(): { logger: ReturnType<typeof pino>; lines: () => Array<Record<string, unknown>> } {
+function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -58,7 +58,7 @@ function capturingLogger(): { logger: ReturnType<typeof pino>; lines: () => Arra
     },
   });
   return {
-    logger: pino({ level: 'debug' }, stream),
+    logger: pino({ level: 'debug' }, stream) as Logger,
     lines: () =>
       chunks
         .join('')
