@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { renderSizesTable, resolveConfigDir, runSizesPass, sizesReportJson, UsageError } from './commands/sizes.js';
+import { runServe, type ServeCliOptions } from './commands/serve.js';
 import { createLogger } from './util/log.js';
 
 const program = new Command();
@@ -44,6 +45,28 @@ program
     } finally {
       progress.clear();
     }
+  });
+
+program
+  .command('serve')
+  .summary('serve the dashboard (web page, WebSocket API, metrics)')
+  .description(
+    'Serve the dashboard for an ESPHome config folder: the web page at /, the WebSocket API\n' +
+      'at /ws and Prometheus metrics at /metrics. Build sizes are kept fresh in the background.\n\n' +
+      'Without config_dir, $ESPHOME_CONFIG_DIR or ./config, a generated demo fleet is served\n' +
+      '(with a fake esphome, so every button works). Binding to anything but loopback requires\n' +
+      'a password. SIGINT/SIGTERM stop it cleanly: the running job is cancelled, the sidecar flushed.',
+  )
+  .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config, else a demo fleet)')
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0 picks a free one)', '6052')
+  .option('--esphome <command>', 'the esphome command, e.g. "python3 -m esphome" (default: esphome on PATH)')
+  .option('--password <password>', 'require this password (default: $DEVICE_BUILDER_PASSWORD)')
+  .option('--trusted-origin <origin...>', 'extra browser origins allowed to use the API (scheme://host:port)')
+  .option('--demo', 'serve the generated demo fleet even if a config folder exists')
+  .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
+    const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'info');
+    await runServe(configDirArg, options, logger);
   });
 
 /** A progress line on stderr, only on a terminal and only once the pass has taken a second. */

@@ -1,0 +1,214 @@
+/**
+ * Every WebSocket command, described once: its argument schema (zod, strict,
+ * so unknown or mistyped arguments are refused rather than ignored) and its
+ * handler. The connection layer (`ws-api.ts`) owns the envelope, auth and
+ * streaming; this module owns what each command means.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import type { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import type { DeviceCatalog } from '../catalog/device-catalog.js';
+import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scanner.js';
+import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { BulkResult, InitialState } from '../shared/protocol.js';
+import type { JobType } from '../shared/jobs.js';
+import type { SidecarStore } from '../sidecar/sidecar-store.js';
+import type { Logger } from '../util/log.js';
+import { ApiError } from './api-error.js';
+
+/** What command handlers act on; assembled by the server. */
+export interface ApiServices {
+  configDir: string;
+  catalog: DeviceCatalog;
+  jobs: JobQueue;
+  files: DeviceFiles;
+  refresher: BuildSizeRefresher;
+  store: SidecarStore;
+  logger: Logger;
+}
+
+/** A stream a command opened on its connection (subscription, followed job). */
+export interface StreamSink {
+  event(name: string, data: unknown): void;
+  /** Registers cleanup that runs when the socket closes. */
+  onClose(cleanup: () => void): void;
+}
+
+export interface CommandContext {
+  services: ApiServices;
+  stream: StreamSink;
+}
+
+export interface CommandSpec<S extends z.ZodType = z.ZodType> {
+  args: S;
+  handler: (args: z.infer<S>, ctx: CommandContext) => Promise<unknown> | unknown;
+}
+
+const MAX_BULK = 1000;
+
+const configurationArg = z
+  .string()
+  .refine(isSafeConfigurationName, 'must be a plain file name (no /, \\, NUL, "." or "..")')
+  .refine(isDeviceFileName, 'must name a .yaml or .yml device file');
+
+const configurationOnly = z.strictObject({ configuration: configurationArg });
+const configurationList = z.strictObject({ configurations: z.array(configurationArg).min(1).max(MAX_BULK) });
+const noArgs = z.strictObject({});
+const portArg = z.string().min(1).max(255).refine((port) => !port.includes('\0'), 'must not contain NUL');
+const jobIdArg = z.strictObject({ job_id: z.string().min(1).max(100) });
+
+function define<S extends z.ZodType>(args: S, handler: CommandSpec<S>['handler']): CommandSpec {
+  return { args, handler } as unknown as CommandSpec;
+}
+
+/** The device must be in the catalog: `not_found` otherwise. */
+function requireDevice(services: ApiServices, configuration: string): void {
+  if (!services.catalog.get(configuration)) throw new ApiError('not_found', `no device ${configuration}`);
+}
+
+/** Destructive file operations wait for a device's job to end: the job is writing that folder. */
+function requireNoActiveJob(services: ApiServices, configuration: string): void {
+  const job = services.jobs.activeJobFor(configuration);
+  if (job) throw new ApiError('invalid_args', `a ${job.job_type} job is ${job.status} for ${configuration}; cancel it first`);
+}
+
+function fileError(err: unknown): never {
+  if (err instanceof DeviceFileError) {
+    throw new ApiError(err.code === 'not_found' ? 'not_found' : 'invalid_args', err.message);
+  }
+  throw err;
+}
+
+async function archiveOne(services: ApiServices, configuration: string) {
+  requireDevice(services, configuration);
+  requireNoActiveJob(services, configuration);
+  const report = await services.files.archive(configuration).catch(fileError);
+  await services.catalog.reload(configuration);
+  return report;
+}
+
+async function deleteOne(services: ApiServices, configuration: string) {
+  requireDevice(services, configuration);
+  requireNoActiveJob(services, configuration);
+  const report = await services.files.delete(configuration).catch(fileError);
+  await services.catalog.reload(configuration);
+  return report;
+}
+
+/** Runs `task` per device, reporting each outcome instead of failing the whole batch. */
+async function bulk(configurations: string[], task: (configuration: string) => Promise<Partial<BulkResult> | void>): Promise<BulkResult[]> {
+  const results: BulkResult[] = [];
+  for (const configuration of new Set(configurations)) {
+    try {
+      const extra = (await task(configuration)) ?? {};
+      results.push({ configuration, success: true, ...extra });
+    } catch (err) {
+      results.push({ configuration, success: false, error: (err as Error).message });
+    }
+  }
+  return results;
+}
+
+function startJob(services: ApiServices, type: Exclude<JobType, 'reset_build_env'>, configuration: string, port: string | null) {
+  requireDevice(services, configuration);
+  try {
+    return services.jobs.enqueue(type, configuration, { port });
+  } catch (err) {
+    throw new ApiError('invalid_args', (err as Error).message);
+  }
+}
+
+const PREFERENCES_KEY = '_preferences';
+const preferenceValue = z.json().refine((value) => JSON.stringify(value).length <= 16 * 1024, 'value too large');
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  subscribe_events: define(noArgs, (_args, { services, stream }) => {
+    const initial: InitialState = { devices: services.catalog.list(), firmware_jobs: services.jobs.list() };
+    stream.event('initial_state', initial);
+    stream.onClose(services.catalog.subscribe(({ event, data }) => stream.event(event, data)));
+    stream.onClose(
+      services.jobs.subscribe((jobEvent) => {
+        stream.event(jobEvent.event, jobEvent.data);
+      }),
+    );
+    return undefined;
+  }),
+
+  'devices/list': define(noArgs, (_args, { services }) => services.catalog.list()),
+
+  'devices/archive': define(configurationOnly, ({ configuration }, { services }) => archiveOne(services, configuration)),
+  'devices/archive_bulk': define(configurationList, ({ configurations }, { services }) =>
+    bulk(configurations, async (configuration) => {
+      await archiveOne(services, configuration);
+    }),
+  ),
+  'devices/unarchive': define(configurationOnly, async ({ configuration }, { services }) => {
+    await services.files.unarchive(configuration).catch(fileError);
+    return services.catalog.reload(configuration);
+  }),
+  'devices/list_archived': define(noArgs, (_args, { services }) => services.files.listArchived()),
+  'devices/delete': define(configurationOnly, ({ configuration }, { services }) => deleteOne(services, configuration)),
+  'devices/delete_bulk': define(configurationList, ({ configurations }, { services }) =>
+    bulk(configurations, async (configuration) => {
+      await deleteOne(services, configuration);
+    }),
+  ),
+  'devices/delete_archived': define(configurationOnly, async ({ configuration }, { services }) => {
+    await services.files.deleteArchived(configuration).catch(fileError);
+    return { configuration, deleted: true };
+  }),
+
+  'firmware/compile': define(configurationOnly, ({ configuration }, { services }) =>
+    startJob(services, 'compile', configuration, null),
+  ),
+  'firmware/upload': define(z.strictObject({ configuration: configurationArg, port: portArg.optional() }), (args, { services }) =>
+    startJob(services, 'upload', args.configuration, args.port ?? null),
+  ),
+  'firmware/install': define(z.strictObject({ configuration: configurationArg, port: portArg.optional() }), (args, { services }) =>
+    startJob(services, 'install', args.configuration, args.port ?? null),
+  ),
+  'firmware/clean': define(configurationOnly, ({ configuration }, { services }) => startJob(services, 'clean', configuration, null)),
+  'firmware/clean_bulk': define(configurationList, ({ configurations }, { services }) =>
+    bulk(configurations, async (configuration) => ({ job_id: startJob(services, 'clean', configuration, null).job_id })),
+  ),
+  'firmware/reset_build_env': define(noArgs, (_args, { services }) => {
+    try {
+      return services.jobs.enqueue('reset_build_env', path.basename(services.configDir));
+    } catch (err) {
+      throw new ApiError('invalid_args', (err as Error).message);
+    }
+  }),
+  'firmware/get_jobs': define(noArgs, (_args, { services }) => services.jobs.list()),
+  'firmware/cancel': define(jobIdArg, ({ job_id }, { services }) => {
+    if (!services.jobs.get(job_id)) throw new ApiError('not_found', `no job ${job_id}`);
+    return { job_id, cancelled: services.jobs.cancel(job_id) };
+  }),
+  'firmware/follow_job': define(jobIdArg, ({ job_id }, { services, stream }) => {
+    const followed = services.jobs.follow(
+      job_id,
+      (line) => stream.event('job_output', { job_id, line }),
+      (job) => stream.event(`job_${job.status}`, job),
+    );
+    if (!followed) throw new ApiError('not_found', `no job ${job_id}`);
+    stream.onClose(followed.unsubscribe);
+    const job = services.jobs.get(job_id);
+    return { job: job ? { ...job, output: undefined } : null, history: followed.history };
+  }),
+  'firmware/clear': define(noArgs, (_args, { services }) => ({ removed: services.jobs.clear() })),
+
+  'preferences/get': define(noArgs, async (_args, { services }) => {
+    const prefs = await services.store.readGlobal(PREFERENCES_KEY);
+    return typeof prefs === 'object' && prefs !== null && !Array.isArray(prefs) ? prefs : {};
+  }),
+  'preferences/set': define(
+    z.strictObject({ key: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/), value: preferenceValue }),
+    async ({ key, value }, { services }) => {
+      await services.store.updateGlobal(PREFERENCES_KEY, (current) => {
+        const base = typeof current === 'object' && current !== null && !Array.isArray(current) ? current : {};
+        return { ...base, [key]: value };
+      });
+      return { key, value };
+    },
+  ),
+};

@@ -1,0 +1,149 @@
+/**
+ * One WebSocket connection: the envelope, authentication, dispatch to
+ * {@link COMMANDS}, and streams. Every failure is answered on this socket as
+ * an error frame; nothing a client sends can close the server or another
+ * client's socket.
+ *
+ * A client that stops reading is not buffered forever: once its socket holds
+ * more than {@link MAX_BUFFERED_BYTES} or {@link MAX_PENDING_FRAMES} unsent
+ * frames it is disconnected (close code 1008), so one stalled browser tab
+ * cannot grow the server's memory or slow the others.
+ */
+import type { WebSocket } from 'ws';
+import { z } from 'zod';
+import type { AuthManager } from '../auth/auth.js';
+import { AuthError } from '../auth/auth.js';
+import type { ErrorCode, MessageId, ResponseFrame, ServerInfo } from '../shared/protocol.js';
+import type { Logger } from '../util/log.js';
+import { ApiError } from './api-error.js';
+import { COMMANDS, type ApiServices, type StreamSink } from './commands.js';
+
+/** Larger text frames are refused with `invalid_message` (ws itself closes past 1 MiB). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+export const MAX_PENDING_FRAMES = 5000;
+
+const envelope = z.object({
+  command: z.string().min(1).max(100),
+  message_id: z.union([z.string().max(100), z.number().int().safe()]),
+  args: z.record(z.string(), z.unknown()).optional(),
+});
+
+const loginArgs = z.union([
+  z.strictObject({ password: z.string().max(1024) }),
+  z.strictObject({ token: z.string().max(256) }),
+]);
+
+export interface ConnectionDeps {
+  services: ApiServices;
+  auth: AuthManager;
+  serverInfo: () => ServerInfo;
+  logger: Logger;
+  onSlowClientDropped?: () => void;
+}
+
+export function handleConnection(socket: WebSocket, remoteAddress: string, deps: ConnectionDeps): void {
+  const log = deps.logger.child({ client: remoteAddress });
+  const cleanups: (() => void)[] = [];
+  let authenticated = !deps.auth.requiresAuth;
+  let token: string | null = null;
+  let pending = 0;
+  let closed = false;
+
+  const send = (frame: ResponseFrame | ServerInfo): void => {
+    if (closed || socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES || pending > MAX_PENDING_FRAMES) {
+      log.warn({ pending, buffered: socket.bufferedAmount }, 'client fell too far behind; disconnecting it');
+      closed = true;
+      deps.onSlowClientDropped?.();
+      socket.close(1008, 'too slow: fell behind the event stream');
+      // A client that is not reading will not complete the close handshake either.
+      setTimeout(() => socket.terminate(), 1000).unref();
+      return;
+    }
+    pending++;
+    socket.send(JSON.stringify(frame), () => {
+      pending--;
+    });
+  };
+  const sendError = (messageId: MessageId | null, code: ErrorCode, details: string): void =>
+    send({ message_id: messageId, error_code: code, details });
+
+  socket.on('close', () => {
+    closed = true;
+    for (const cleanup of cleanups.splice(0)) {
+      try {
+        cleanup();
+      } catch (err) {
+        log.error({ err }, 'stream cleanup failed');
+      }
+    }
+  });
+  socket.on('error', (err) => log.debug({ err }, 'socket error'));
+
+  socket.on('message', (raw, isBinary) => {
+    void (async () => {
+      if (isBinary) return sendError(null, 'invalid_message', 'binary frames are not accepted; send JSON text');
+      const bytes = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer).byteLength;
+      if (bytes > MAX_FRAME_BYTES) return sendError(null, 'invalid_message', `frame too large (${bytes} bytes)`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString());
+      } catch {
+        return sendError(null, 'invalid_message', 'not valid JSON');
+      }
+      const frame = envelope.safeParse(parsed);
+      if (!frame.success) {
+        const id = messageIdOf(parsed);
+        return sendError(id, 'invalid_message', 'expected {"command": string, "message_id": string|int, "args": object}');
+      }
+      const { command, message_id: messageId, args = {} } = frame.data;
+      try {
+        if (command === 'auth/login') {
+          const result = await login(args);
+          authenticated = true;
+          token = result.token;
+          return send({ message_id: messageId, result });
+        }
+        if (!authenticated) throw new ApiError('not_authenticated', 'log in first with auth/login');
+        if (command === 'auth/logout') {
+          if (token) await deps.auth.logout(token);
+          token = null;
+          authenticated = !deps.auth.requiresAuth;
+          return send({ message_id: messageId, result: { logged_out: true } });
+        }
+        const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+        if (!spec) throw new ApiError('unknown_command', `unknown command ${JSON.stringify(command)}`);
+        const checked = spec.args.safeParse(args);
+        if (!checked.success) throw new ApiError('invalid_args', z.prettifyError(checked.error).replace(/\n/g, '; '));
+        const stream: StreamSink = {
+          event: (name, data) => send({ message_id: messageId, event: name, data }),
+          onClose: (cleanup) => (closed ? cleanup() : cleanups.push(cleanup)),
+        };
+        const result = await spec.handler(checked.data, { services: deps.services, stream });
+        send({ message_id: messageId, result: result ?? null });
+      } catch (err) {
+        if (err instanceof ApiError) return sendError(messageId, err.code, err.message);
+        if (err instanceof AuthError) return sendError(messageId, err.code, err.message);
+        log.error({ err, command }, 'command failed');
+        sendError(messageId, 'internal_error', 'the command failed on the server; see its log');
+      }
+    })();
+  });
+
+  async function login(args: Record<string, unknown>) {
+    const checked = loginArgs.safeParse(args);
+    if (!checked.success) throw new ApiError('invalid_args', 'auth/login takes {"password": string} or {"token": string}');
+    return 'password' in checked.data
+      ? deps.auth.login(checked.data.password, remoteAddress)
+      : deps.auth.resume(checked.data.token, remoteAddress);
+  }
+
+  send(deps.serverInfo());
+}
+
+function messageIdOf(value: unknown): MessageId | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const id = (value as Record<string, unknown>)['message_id'];
+  return typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : null;
+}

@@ -1,0 +1,200 @@
+/**
+ * The live device catalog: the server's in-memory view of the config dir.
+ *
+ * It is what `devices/list` answers from (no disk I/O per request), and the
+ * single place that decides whether something changed: every rescan or
+ * reload diffs against the previous Device and emits `device_added`,
+ * `device_updated` or `device_removed` exactly once per real change, so
+ * clients never see duplicates however many triggers fire.
+ *
+ * Changes arrive from three directions: a file watch on the config dir
+ * (debounced), a rescan every few seconds while someone is subscribed (watch
+ * events are not guaranteed on every file system), and explicit reloads
+ * after a refresh or a file operation. All are serialized by one mutex.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { BuildTarget } from '../build-size/build-size.js';
+import { ConfigScanner } from '../config/config-scanner.js';
+import type { Device } from '../shared/device.js';
+import type { SidecarStore } from '../sidecar/sidecar-store.js';
+import type { Logger } from '../util/log.js';
+import { Mutex } from '../util/mutex.js';
+
+export type CatalogEvent = {
+  event: 'device_added' | 'device_updated' | 'device_removed';
+  data: { device: Device };
+};
+
+export interface DeviceCatalogOptions {
+  configDir: string;
+  dataDir: string;
+  store: SidecarStore;
+  logger: Logger;
+  /** Rescan period while someone is subscribed (default 5 s). */
+  rescanIntervalMs?: number;
+}
+
+const WATCH_DEBOUNCE_MS = 150;
+
+export class DeviceCatalog {
+  private readonly scanner: ConfigScanner;
+  private readonly devices = new Map<string, Device>();
+  private readonly listeners = new Set<(event: CatalogEvent) => void>();
+  private readonly mutex = new Mutex();
+  private readonly log: Logger;
+  private readonly rescanIntervalMs: number;
+  private watcher: FSWatcher | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private debounceTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly options: DeviceCatalogOptions) {
+    this.scanner = new ConfigScanner(options.configDir, options.dataDir);
+    this.log = options.logger;
+    this.rescanIntervalMs = options.rescanIntervalMs ?? 5000;
+  }
+
+  /** Devices sorted by configuration name. */
+  list(): Device[] {
+    return [...this.devices.values()];
+  }
+
+  get(configuration: string): Device | undefined {
+    return this.devices.get(configuration);
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  /** What the refresher needs for a fleet sweep. */
+  targets(): BuildTarget[] {
+    return this.list().map((device) => ({ configuration: device.configuration, buildPath: device.build_path }));
+  }
+
+  subscribe(listener: (event: CatalogEvent) => void): () => void {
+    this.listeners.add(listener);
+    this.updateRescanTimer();
+    return () => {
+      this.listeners.delete(listener);
+      this.updateRescanTimer();
+    };
+  }
+
+  /** Re-reads the whole config dir and emits one event per change. */
+  async rescan(): Promise<void> {
+    await this.mutex.run(async () => {
+      const fresh = await this.scanner.scan(await this.options.store.read());
+      const seen = new Set<string>();
+      const next = new Map<string, Device>();
+      for (const device of fresh) {
+        seen.add(device.configuration);
+        next.set(device.configuration, device);
+      }
+      const events: CatalogEvent[] = [];
+      for (const [configuration, device] of this.devices) {
+        if (!seen.has(configuration)) events.push({ event: 'device_removed', data: { device } });
+      }
+      for (const device of fresh) {
+        const before = this.devices.get(device.configuration);
+        if (!before) events.push({ event: 'device_added', data: { device } });
+        else if (!sameDevice(before, device)) events.push({ event: 'device_updated', data: { device } });
+      }
+      this.devices.clear();
+      // The scanner returns devices sorted, so insertion order stays sorted.
+      for (const [configuration, device] of next) this.devices.set(configuration, device);
+      for (const event of events) this.emit(event);
+    });
+  }
+
+  /** Re-reads one device (after a refresh, a job or a file operation). */
+  async reload(configuration: string): Promise<Device | undefined> {
+    return this.mutex.run(async () => {
+      const device = await this.scanner.loadDevice(configuration, await this.options.store.read());
+      const before = this.devices.get(configuration);
+      if (!device) {
+        if (before) {
+          this.devices.delete(configuration);
+          this.emit({ event: 'device_removed', data: { device: before } });
+        }
+        return undefined;
+      }
+      if (!before) {
+        this.devices.set(configuration, device);
+        this.sortDevices();
+        this.emit({ event: 'device_added', data: { device } });
+      } else if (!sameDevice(before, device)) {
+        this.devices.set(configuration, device);
+        this.emit({ event: 'device_updated', data: { device } });
+      }
+      return device;
+    });
+  }
+
+  /** Watches the config dir for added, removed and edited YAML files. */
+  startWatching(): void {
+    if (this.watcher || this.closed) return;
+    try {
+      this.watcher = watch(this.options.configDir, { persistent: false }, () => this.scheduleRescan());
+      this.watcher.on('error', (err) => {
+        this.log.warn({ err }, 'config dir watch failed; relying on periodic rescans');
+        this.watcher?.close();
+        this.watcher = null;
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'cannot watch the config dir; relying on periodic rescans');
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.rescanTimer = null;
+    this.debounceTimer = null;
+    this.listeners.clear();
+  }
+
+  private scheduleRescan(): void {
+    if (this.closed) return;
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = null;
+      this.rescan().catch((err: unknown) => this.log.error({ err }, 'config dir rescan failed'));
+    }, WATCH_DEBOUNCE_MS);
+    this.debounceTimer.unref();
+  }
+
+  private updateRescanTimer(): void {
+    const wanted = this.listeners.size > 0 && !this.closed;
+    if (wanted && !this.rescanTimer) {
+      this.rescanTimer = setInterval(() => this.scheduleRescan(), this.rescanIntervalMs);
+      this.rescanTimer.unref();
+    } else if (!wanted && this.rescanTimer) {
+      clearInterval(this.rescanTimer);
+      this.rescanTimer = null;
+    }
+  }
+
+  private sortDevices(): void {
+    const sorted = [...this.devices].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.devices.clear();
+    for (const [configuration, device] of sorted) this.devices.set(configuration, device);
+  }
+
+  private emit(event: CatalogEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error({ err }, 'catalog listener failed');
+      }
+    }
+  }
+}
+
+function sameDevice(a: Device, b: Device): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,106 @@
+/**
+ * `device-builder serve`: option checks, demo fallback, the server's life
+ * cycle and clean shutdown on SIGINT/SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { prepareDemoFleet } from '../demo/demo-fleet.js';
+import { DeviceBuilderServer, isLoopbackHost } from '../server/server.js';
+import type { Logger } from '../util/log.js';
+import { assertReadableDir, UsageError } from './sizes.js';
+
+export interface ServeCliOptions {
+  host: string;
+  port: string;
+  esphome?: string;
+  password?: string;
+  trustedOrigin?: string[];
+  demo?: boolean;
+}
+
+export function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`invalid port ${JSON.stringify(text)}: use a number from 0 to 65535`);
+  }
+  return port;
+}
+
+/** Splits `--esphome "python3 -m esphome"` into a command and its leading arguments. */
+export function parseEsphomeCommand(text: string | undefined): string[] {
+  const parts = (text ?? 'esphome').trim().split(/\s+/).filter(Boolean);
+  if (parts.length === 0) throw new UsageError('--esphome needs a command');
+  return parts;
+}
+
+export function parseTrustedOrigins(origins: readonly string[] | undefined): string[] {
+  return (origins ?? []).map((origin) => {
+    try {
+      const url = new URL(origin);
+      if (url.origin === 'null' || !/^https?:$/.test(url.protocol)) throw new Error('not http(s)');
+      return url.origin;
+    } catch {
+      throw new UsageError(`invalid --trusted-origin ${JSON.stringify(origin)}: use scheme://host[:port]`);
+    }
+  });
+}
+
+export async function runServe(configDirArg: string | undefined, options: ServeCliOptions, logger: Logger): Promise<void> {
+  const port = parsePort(options.port);
+  const password = options.password || process.env['DEVICE_BUILDER_PASSWORD'] || null;
+  if (!isLoopbackHost(options.host) && !password) {
+    throw new UsageError(
+      `refusing to listen on ${options.host} without a password: anyone who can reach it could delete devices. ` +
+        'Set --password or DEVICE_BUILDER_PASSWORD, or bind to 127.0.0.1.',
+    );
+  }
+  const trustedOrigins = parseTrustedOrigins(options.trustedOrigin);
+  let esphomeCommand = parseEsphomeCommand(options.esphome);
+  const explicit = configDirArg || process.env['ESPHOME_CONFIG_DIR'];
+  let configDir = path.resolve(explicit || 'config');
+  let demo = false;
+  if (options.demo || (!explicit && !existsSync(configDir))) {
+    const fleet = await prepareDemoFleet(logger);
+    configDir = fleet.configDir;
+    if (!options.esphome) esphomeCommand = fleet.esphomeCommand;
+    demo = true;
+    logger.info({ configDir }, 'no ./config folder: serving a generated DEMO fleet (pass a config dir to use yours)');
+  }
+  await assertReadableDir(configDir);
+
+  const server = new DeviceBuilderServer({
+    configDir,
+    host: options.host,
+    port,
+    esphomeCommand,
+    password,
+    trustedOrigins,
+    logger,
+    demo,
+  });
+  let url: string;
+  try {
+    url = await server.start();
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${options.host} is already in use (try --port)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot listen on ${options.host}: no such address`);
+    throw err;
+  }
+  process.stdout.write(`device-builder ${demo ? 'DEMO fleet ' : ''}dashboard for ${configDir}\n  ${url}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server.close().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * Prometheus metrics (`GET /metrics`). A registry per server instance, not
+ * prom-client's global one, so tests can run several servers in a process.
+ * Build sizes are read from the catalog at scrape time, so a scrape always
+ * reports what the dashboard shows and costs no disk I/O.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DeviceCatalog } from '../catalog/device-catalog.js';
+import type { WalkFn } from '../build-size/walk-pool.js';
+import type { FirmwareJobSummary } from '../shared/jobs.js';
+
+export class DeviceBuilderMetrics {
+  readonly registry = new Registry();
+  private readonly walks: Counter;
+  private readonly walkSeconds: Histogram;
+  private readonly jobs: Counter<'job_type' | 'status'>;
+  readonly slowClientsDropped: Counter;
+
+  constructor(catalog: DeviceCatalog) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'device_builder_build_size_bytes',
+      help: 'Cached apparent size of each device build folder, in bytes.',
+      labelNames: ['configuration', 'name'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const device of catalog.list()) {
+          this.set({ configuration: device.configuration, name: device.name }, device.build_size_bytes);
+        }
+      },
+    });
+    new Gauge({
+      name: 'device_builder_build_size_total_bytes',
+      help: 'Sum of all devices build folder sizes, in bytes.',
+      registers,
+      collect() {
+        this.set(catalog.list().reduce((sum, device) => sum + device.build_size_bytes, 0));
+      },
+    });
+    new Gauge({
+      name: 'device_builder_devices',
+      help: 'Devices in the config dir.',
+      registers,
+      collect() {
+        this.set(catalog.size);
+      },
+    });
+    this.walks = new Counter({
+      name: 'device_builder_build_size_walks_total',
+      help: 'Build folder walks performed (each a full tree measurement).',
+      registers,
+    });
+    this.walkSeconds = new Histogram({
+      name: 'device_builder_build_size_walk_seconds',
+      help: 'Time to walk one build folder.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.jobs = new Counter({
+      name: 'device_builder_firmware_jobs_total',
+      help: 'Firmware jobs finished, by type and final status.',
+      labelNames: ['job_type', 'status'] as const,
+      registers,
+    });
+    this.slowClientsDropped = new Counter({
+      name: 'device_builder_ws_slow_clients_dropped_total',
+      help: 'WebSocket clients disconnected for falling behind the event stream.',
+      registers,
+    });
+  }
+
+  /** Wraps a walk function so every walk is counted and timed. */
+  timedWalk(walk: WalkFn): WalkFn {
+    return async (root) => {
+      const end = this.walkSeconds.startTimer();
+      try {
+        return await walk(root);
+      } finally {
+        end();
+        this.walks.inc();
+      }
+    };
+  }
+
+  jobFinished(job: FirmwareJobSummary): void {
+    this.jobs.inc({ job_type: job.job_type, status: job.status });
+  }
+}

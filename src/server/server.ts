@@ -1,0 +1,250 @@
+/**
+ * The dashboard server: wires the catalog, refresher, job queue, device
+ * files, auth and metrics together behind Fastify (HTTP, `/ws`, the built
+ * web page). This is the only module that knows all the others; each of
+ * them can be built and tested alone.
+ *
+ * Triggers live here, in one place:
+ * - a refreshed device is reloaded and pushed as `device_updated`;
+ * - a successful compile/upload/install/clean asks the refresher for that
+ *   device; a successful reset_build_env (`clean-all`, which deletes every
+ *   build folder) asks for a fleet sweep; failed or cancelled jobs trigger
+ *   nothing.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { handleConnection } from '../api/ws-api.js';
+import type { ApiServices } from '../api/commands.js';
+import { AuthManager } from '../auth/auth.js';
+import { WalkPool } from '../build-size/walk-pool.js';
+import { DeviceCatalog } from '../catalog/device-catalog.js';
+import { DeviceFiles } from '../devices/device-files.js';
+import { JobQueue } from '../jobs/job-queue.js';
+import { DeviceBuilderMetrics } from '../metrics/metrics.js';
+import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import type { ServerInfo } from '../shared/protocol.js';
+import { SidecarStore } from '../sidecar/sidecar-store.js';
+import { readStorageJson, resolveDataDir } from '../storage/storage-json.js';
+import type { Logger } from '../util/log.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
+
+export const SERVER_VERSION = '0.1.0';
+export const SESSIONS_FILE = '.device-builder-sessions.json';
+
+export interface ServerOptions {
+  configDir: string;
+  host: string;
+  port: number;
+  /** The esphome command and any leading arguments, e.g. ['esphome'] or ['python3', '-m', 'esphome']. */
+  esphomeCommand: string[];
+  password: string | null;
+  /** Origins (scheme://host:port) allowed to open the socket besides the page's own. */
+  trustedOrigins?: string[];
+  logger: Logger;
+  demo?: boolean;
+  /** Base environment for child processes (PATH lookup of esphome included). */
+  env?: NodeJS.ProcessEnv;
+  rescanIntervalMs?: number;
+  /** Folder of the built web page; null serves none. Default: web/dist of this package. */
+  webRoot?: string | null;
+  poolSize?: number;
+}
+
+/** Refuses non-loopback binds without a password: the dashboard can delete files. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** A browser's Origin must match the Host it connects to, or be trusted. */
+export function originAllowed(origin: string | undefined, host: string | undefined, trusted: readonly string[]): boolean {
+  if (origin === undefined) return true; // not a browser: no cross-site risk
+  if (trusted.includes(origin)) return true;
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, 'web', 'dist');
+
+export class DeviceBuilderServer {
+  readonly app: FastifyInstance;
+  readonly store: SidecarStore;
+  readonly catalog: DeviceCatalog;
+  readonly pool: WalkPool;
+  readonly refresher: BuildSizeRefresher;
+  readonly jobs: JobQueue;
+  readonly files: DeviceFiles;
+  readonly auth: AuthManager;
+  readonly metrics: DeviceBuilderMetrics;
+  readonly dataDir: string;
+  private esphomeVersion: string | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: ServerOptions) {
+    const { configDir, logger } = options;
+    const env = options.env ?? process.env;
+    this.dataDir = resolveDataDir(configDir, env);
+    this.store = new SidecarStore(configDir, { logger });
+    this.catalog = new DeviceCatalog({
+      configDir,
+      dataDir: this.dataDir,
+      store: this.store,
+      logger,
+      rescanIntervalMs: options.rescanIntervalMs,
+    });
+    this.metrics = new DeviceBuilderMetrics(this.catalog);
+    this.pool = new WalkPool({ size: options.poolSize, logger });
+    this.refresher = new BuildSizeRefresher({
+      store: this.store,
+      walk: this.metrics.timedWalk((root) => this.pool.walk(root)),
+      signals: (dirs) => this.pool.signals(dirs),
+      listTargets: async () => {
+        await this.catalog.rescan();
+        return this.catalog.targets();
+      },
+      buildPathOf: async (configuration) => (await readStorageJson(this.dataDir, configuration))?.buildPath ?? null,
+      onRefreshed: (configuration) => this.catalog.reload(configuration),
+      logger,
+    });
+    this.jobs = new JobQueue({ configDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env });
+    this.jobs.onFinished((job) => this.onJobFinished(job));
+    this.files = new DeviceFiles({ configDir, dataDir: this.dataDir, store: this.store, logger, env });
+    this.auth = new AuthManager({
+      password: options.password,
+      sessionsFile: path.join(configDir, SESSIONS_FILE),
+      logger,
+    });
+    this.app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false }) as unknown as FastifyInstance;
+  }
+
+  get serverInfo(): ServerInfo {
+    return {
+      server_version: SERVER_VERSION,
+      esphome_version: this.esphomeVersion,
+      requires_auth: this.auth.requiresAuth,
+      demo: this.options.demo ?? false,
+      config_dir: this.options.configDir,
+    };
+  }
+
+  /** Loads state, starts the background worker and listens; returns the URL. */
+  async start(): Promise<string> {
+    await this.store.cleanStaleTemps();
+    await this.jobs.init();
+    await this.catalog.rescan();
+    this.catalog.startWatching();
+    this.refresher.start();
+    void this.detectEsphomeVersion();
+    await this.registerRoutes();
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    const address = this.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.options.port;
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return `http://${host}:${port}/`;
+  }
+
+  /** Stops accepting jobs, cancels the running one, stops the worker, flushes the sidecar. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.jobs.stopAccepting();
+      await this.jobs.shutdown();
+      await this.refresher.stop();
+      this.catalog.close();
+      await this.pool.close();
+      await this.app.close();
+      await this.store.flush();
+    })();
+    return this.closing;
+  }
+
+  private onJobFinished(job: { job_type: string; status: string; configuration: string }): void {
+    this.metrics.jobFinished(job as Parameters<DeviceBuilderMetrics['jobFinished']>[0]);
+    if (job.status !== 'completed') return;
+    if (job.job_type === 'reset_build_env') {
+      this.refresher.requestSweep();
+      return;
+    }
+    // A compile may have written StorageJSON (new build path, version): reload first.
+    void this.catalog.reload(job.configuration).then(() => this.refresher.request(job.configuration));
+  }
+
+  private async detectEsphomeVersion(): Promise<void> {
+    const [command, ...prefix] = this.options.esphomeCommand;
+    if (!command) return;
+    await new Promise<void>((resolve) => {
+      execFile(command, [...prefix, 'version'], { timeout: 15_000, env: this.options.env ?? process.env }, (err, stdout) => {
+        const match = /Version:\s*(\S+)/.exec(stdout ?? '');
+        this.esphomeVersion = err || !match ? null : (match[1] ?? null);
+        if (err) this.options.logger.warn({ command }, 'esphome CLI not found or not working; firmware jobs will fail');
+        resolve();
+      });
+    });
+  }
+
+  private async registerRoutes(): Promise<void> {
+    const { app } = this;
+    const trusted = this.options.trustedOrigins ?? [];
+    await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+
+    const services: ApiServices = {
+      configDir: this.options.configDir,
+      catalog: this.catalog,
+      jobs: this.jobs,
+      files: this.files,
+      refresher: this.refresher,
+      store: this.store,
+      logger: this.options.logger,
+    };
+
+    app.get(
+      '/ws',
+      {
+        websocket: true,
+        preValidation: async (request, reply) => {
+          if (!originAllowed(request.headers.origin, request.headers.host, trusted)) {
+            this.options.logger.warn({ origin: request.headers.origin }, 'refused WebSocket from a foreign origin');
+            await reply.code(403).send({ error: 'origin not allowed' });
+          }
+        },
+      },
+      (socket, request) => {
+        handleConnection(socket, request.ip, {
+          services,
+          auth: this.auth,
+          serverInfo: () => this.serverInfo,
+          logger: this.options.logger,
+          onSlowClientDropped: () => this.metrics.slowClientsDropped.inc(),
+        });
+      },
+    );
+
+    app.get('/metrics', async (request, reply) => {
+      if (!(await this.httpAuthorized(request))) return reply.code(401).send({ error: 'not_authenticated' });
+      return reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+    });
+
+    app.get('/healthz', async () => ({ ok: true, devices: this.catalog.size }));
+
+    const webRoot = this.options.webRoot === undefined ? DEFAULT_WEB_ROOT : this.options.webRoot;
+    if (webRoot && existsSync(path.join(webRoot, 'index.html'))) {
+      await app.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
+    } else {
+      app.get('/', async (_request, reply) =>
+        reply
+          .type('text/html')
+          .send('<!doctype html><title>device-builder-ts</title><p>The web page is not built. Run <code>npm run build</code>.</p>'),
+      );
+    }
+  }
+
+  private async httpAuthorized(request: FastifyRequest): Promise<boolean> {
+    if (!this.auth.requiresAuth) return true;
+    return this.auth.validate(AuthManager.bearerToken(request.headers.authorization));
+  }
+}

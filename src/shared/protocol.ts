@@ -1,0 +1,56 @@
+/**
+ * The WebSocket envelope, shared by the server and the page. The Device
+ * Builder's shape: the server's first frame is its info; then every request
+ * `{command, message_id, args}` is answered by `{message_id, result}` or
+ * `{message_id, error_code, details}`, and streams (subscriptions, followed
+ * jobs) send `{message_id, event, data}` frames.
+ */
+import type { Device } from './device.js';
+import type { FirmwareJobSummary } from './jobs.js';
+
+export const ERROR_CODES = [
+  'invalid_message',
+  'unknown_command',
+  'invalid_args',
+  'not_found',
+  'internal_error',
+  'not_authenticated',
+  'rate_limited',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ServerInfo {
+  server_version: string;
+  /** `esphome version` at start-up; null when the CLI is missing. */
+  esphome_version: string | null;
+  requires_auth: boolean;
+  /** True when serving the generated demo fleet. */
+  demo: boolean;
+  config_dir: string;
+}
+
+export type MessageId = string | number;
+
+export interface RequestFrame {
+  command: string;
+  message_id: MessageId;
+  args?: Record<string, unknown>;
+}
+
+export type ResponseFrame =
+  | { message_id: MessageId; result: unknown }
+  | { message_id: MessageId | null; error_code: ErrorCode; details: string }
+  | { message_id: MessageId; event: string; data: unknown };
+
+export interface InitialState {
+  devices: Device[];
+  firmware_jobs: FirmwareJobSummary[];
+}
+
+/** Per-item outcome of a bulk command. */
+export interface BulkResult {
+  configuration: string;
+  success: boolean;
+  error?: string;
+  job_id?: string;
+}
