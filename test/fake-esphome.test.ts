@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildInfoText, firmwareFileName, writeBuildInfo, writeBuildTree } from '../src/fake-esphome/build-tree.js';
+import { compileDevice, FakeEsphomeExit, runFakeEsphome } from '../src/fake-esphome/esphome-cli.js';
 import { installFakeEsphome } from '../src/fake-esphome/install.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -472,6 +473,16 @@ describe('fake esphome CLI', () => {
     expect(existsSync(storage.firmware_bin_path)).toBe(true);
   });
 
+  it('pins the build size per device with files= / mean-bytes= lines, over the env', async () => {
+    const yaml = writeYaml('kitchen.yaml', `# fake-esphome: files=40\n# fake-esphome: mean-bytes=100\n${KITCHEN}`);
+    const r = await run(['compile', yaml], { FAKE_ESPHOME_FILES: '500', FAKE_ESPHOME_MEAN_BYTES: '9000' });
+    expect(r.code).toBe(0);
+    const size = tally(buildDir());
+    expect(size.files).toBe(40 + 4 * 5 + 1);
+    // Firmware is ~1000x the mean file size: 100 bytes keeps the whole tree well under 1 MB.
+    expect(size.bytes).toBeLessThan(1_000_000);
+  });
+
   it('rejects bad input with exit 2', async () => {
     const noName = writeYaml('noname.yaml', 'esphome:\n  friendly_name: X\nesp32:\n');
     const r1 = await run(['compile', noName]);
@@ -492,6 +503,54 @@ describe('fake esphome CLI', () => {
   });
 });
 
+describe('in-process API', () => {
+  it('compileDevice leaves exactly what the CLI leaves, ignoring process.env by default', async () => {
+    const viaCli = join(tmp, 'cli');
+    const inProc = join(tmp, 'inproc');
+    mkdirSync(viaCli);
+    mkdirSync(inProc);
+    writeFileSync(join(viaCli, 'kitchen.yaml'), KITCHEN);
+    writeFileSync(join(inProc, 'kitchen.yaml'), KITCHEN);
+    expect((await run(['compile', join(viaCli, 'kitchen.yaml')])).code).toBe(0);
+
+    const saved = process.env['FAKE_ESPHOME_FILES'];
+    process.env['FAKE_ESPHOME_FILES'] = '7';
+    let output = '';
+    try {
+      const outcome = await compileDevice(join(inProc, 'kitchen.yaml'), { output: (t) => (output += t) });
+      expect(outcome.buildDir).toBe(join(inProc, '.esphome/build/kitchen'));
+      expect(outcome.storagePath).toBe(join(inProc, '.esphome/storage/kitchen.yaml.json'));
+      expect(outcome.tree).toEqual({ files: 120 + 4 * 5, bytes: expect.any(Number) });
+    } finally {
+      if (saved === undefined) delete process.env['FAKE_ESPHOME_FILES'];
+      else process.env['FAKE_ESPHOME_FILES'] = saved;
+    }
+    expect(output).toContain('INFO Successfully compiled program.');
+    expect(tally(join(inProc, '.esphome/build/kitchen'))).toEqual(tally(join(viaCli, '.esphome/build/kitchen')));
+    const storage = JSON.parse(readFileSync(join(inProc, '.esphome/storage/kitchen.yaml.json'), 'utf8'));
+    expect(storage.build_path).toBe(join(inProc, '.esphome/build/kitchen'));
+
+    // Up to date: nothing rewritten, no tree reported.
+    expect((await compileDevice(join(inProc, 'kitchen.yaml'))).tree).toBeNull();
+  });
+
+  it('compileDevice throws FakeEsphomeExit where the CLI exits non-zero; runFakeEsphome returns the code', async () => {
+    const broken = writeYaml('broken.yaml', `${KITCHEN}# fake-esphome: fail\n`);
+    const err = await compileDevice(broken).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FakeEsphomeExit);
+    expect((err as FakeEsphomeExit).code).toBe(1);
+    await expect(compileDevice(join(tmp, 'missing.yaml'))).rejects.toMatchObject({ code: 2 });
+
+    let stdout = '';
+    let stderr = '';
+    const io = { env: {}, stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t) };
+    expect(await runFakeEsphome(['--dashboard', 'version'], io)).toBe(0);
+    expect(stdout).toBe('Version: 2026.11.0\n');
+    expect(await runFakeEsphome(['compile', broken], io)).toBe(1);
+    expect(stderr).toBe('ERROR Error while compiling\n');
+  });
+});
+
 describe('installFakeEsphome', () => {
   it('writes an executable esphome wrapper that runs node <entry>', async () => {
     const entry = join(tmp, 'entry dir', "it's.mjs");
@@ -503,5 +562,15 @@ describe('installFakeEsphome', () => {
     const r = await run(['compile', 'a b.yaml'], {}, path);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(['compile', 'a b.yaml']);
+  });
+
+  it('passes node options before the entry and unsets the listed variables', async () => {
+    const entry = join(tmp, 'entry.mjs');
+    writeFileSync(entry, "console.log(JSON.stringify([process.execArgv, process.env.ESPHOME_DATA_DIR ?? null, process.env.KEEP ?? null]));\n");
+    const path = installFakeEsphome(join(tmp, 'bin'), entry, { nodeArgs: ['--no-warnings'], unsetEnv: ['ESPHOME_DATA_DIR'] });
+    const r = await run([], { ESPHOME_DATA_DIR: '/elsewhere', KEEP: 'yes' }, path);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([['--no-warnings'], null, 'yes']);
+    expect(() => installFakeEsphome(join(tmp, 'bin'), entry, { unsetEnv: ['A; rm -rf /'] })).toThrow(/invalid environment variable/);
   });
 });

@@ -45,6 +45,12 @@ export function parseTrustedOrigins(origins: readonly string[] | undefined): str
   });
 }
 
+function withoutEsphomeDirs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const key of ['ESPHOME_DATA_DIR', 'ESPHOME_BUILD_PATH', 'PLATFORMIO_CORE_DIR']) delete copy[key];
+  return copy;
+}
+
 export async function runServe(configDirArg: string | undefined, options: ServeCliOptions, logger: Logger): Promise<void> {
   const port = parsePort(options.port);
   const password = options.password || process.env['DEVICE_BUILDER_PASSWORD'] || null;
@@ -77,6 +83,9 @@ export async function runServe(configDirArg: string | undefined, options: ServeC
     trustedOrigins,
     logger,
     demo,
+    // The demo lives in its own folder: a user's ESPHome data-dir settings
+    // must neither redirect it nor let its clean-all touch their builds.
+    env: demo ? withoutEsphomeDirs(process.env) : process.env,
   });
   let url: string;
   try {
