@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { handleConnection } from '../api/ws-api.js';
 import type { ApiServices } from '../api/commands.js';
 import { AuthManager } from '../auth/auth.js';
@@ -120,7 +120,12 @@ export class DeviceBuilderServer {
       sessionsFile: path.join(configDir, SESSIONS_FILE),
       logger,
     });
-    this.app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false }) as unknown as FastifyInstance;
+    this.app = Fastify({
+      loggerInstance: logger as FastifyBaseLogger,
+      // Per-request lines would drown the log of a dashboard that polls nothing but sockets.
+      logController: new LogController({ disableRequestLogging: true }),
+      trustProxy: false,
+    }) as unknown as FastifyInstance;
   }
 
   get serverInfo(): ServerInfo {
