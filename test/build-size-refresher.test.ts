@@ -102,10 +102,20 @@ describe('initial fleet sweep (item 17)', () => {
     await refresher.whenIdle();
     expect(walk).toHaveBeenCalledTimes(3);
     expect(refreshed.sort()).toEqual(['dev0.yaml', 'dev1.yaml', 'dev2.yaml']);
-    expect(sidecarEntry(fleet, 'dev0.yaml')).toEqual({
+    const entry = sidecarEntry(fleet, 'dev0.yaml');
+    expect(entry).toMatchObject({
       build_size_bytes: fixtureBytes(5),
       build_size_dir_mtime: 1_700_000_000,
       build_size_info_mtime: 1_700_000_005,
+    });
+    // The same walk also records the allocated size and the breakdown (no second walk).
+    expect(entry?.['build_disk_bytes']).toBeGreaterThanOrEqual(6 * 4096 - 4096);
+    expect(entry?.['build_size_breakdown']).toEqual({
+      pioenvs: 500,
+      piolibdeps: 0,
+      src: 0,
+      other: fixtureBytes(5) - 500,
+      cleanable: 500,
     });
   });
 

@@ -205,6 +205,8 @@ wifi:
         deployed_version: '2025.5.0',
         build_path: buildPath,
         build_size_bytes: 123456789,
+        build_disk_bytes: 0,
+        build_size_breakdown: null,
         error: null,
       } satisfies Device,
     ]);
@@ -224,6 +226,8 @@ wifi:
         deployed_version: null,
         build_path: null,
         build_size_bytes: 0,
+        build_disk_bytes: 0,
+        build_size_breakdown: null,
         error: null,
       } satisfies Device,
     ]);
@@ -293,8 +297,29 @@ wifi:
     ['garbage', 'abc', 0],
   ])('reads build_size_bytes stored as %s defensively', async (_label, stored, expected) => {
     writeYaml('k.yaml', 'esphome:\n  name: k\n');
+    writeStorage('k.yaml', { name: 'k', build_path: '/somewhere/build/k' });
     const [device] = await scanner().scan({ 'k.yaml': { build_size_bytes: stored } });
     expect(device?.build_size_bytes).toBe(expected);
+  });
+
+  it('shows no size, allocated size or breakdown for a device without a build folder, whatever is cached', async () => {
+    writeYaml('k.yaml', 'esphome:\n  name: k\n');
+    const cached = { build_size_bytes: 77, build_disk_bytes: 88, build_size_breakdown: { pioenvs: 1, piolibdeps: 1, src: 1, other: 1, cleanable: 2 } };
+    const [device] = await scanner().scan({ 'k.yaml': cached });
+    expect(device).toMatchObject({ build_path: null, build_size_bytes: 0, build_disk_bytes: 0, build_size_breakdown: null });
+  });
+
+  it.each([
+    ['a whole breakdown', { pioenvs: 10, piolibdeps: '20', src: 3.9, other: 4, cleanable: 30 }, { pioenvs: 10, piolibdeps: 20, src: 3, other: 4, cleanable: 30 }],
+    ['a partial breakdown', { pioenvs: 10 }, null],
+    ['a list', [1, 2], null],
+    ['negative parts', { pioenvs: -5, piolibdeps: 0, src: 0, other: 0, cleanable: 0 }, { pioenvs: 0, piolibdeps: 0, src: 0, other: 0, cleanable: 0 }],
+  ])('reads %s defensively', async (_label, stored, expected) => {
+    writeYaml('k.yaml', 'esphome:\n  name: k\n');
+    writeStorage('k.yaml', { name: 'k', build_path: '/somewhere/build/k' });
+    const [device] = await scanner().scan({ 'k.yaml': { build_size_breakdown: stored, build_disk_bytes: '4096' } });
+    expect(device?.build_size_breakdown).toEqual(expected);
+    expect(device?.build_disk_bytes).toBe(4096);
   });
 
   it('reads a non-object sidecar entry as empty', async () => {
@@ -406,6 +431,7 @@ describe('ConfigScanner.loadDevice', () => {
   it('loads one device by file name', async () => {
     writeYaml('k.yaml', 'esphome:\n  name: k\n');
     writeYaml('other.yaml', 'esphome:\n  name: other\n');
+    writeStorage('k.yaml', { name: 'k', build_path: '/somewhere/build/k' });
     expect(await scanner().loadDevice('k.yaml', { 'k.yaml': { build_size_bytes: 5 } })).toMatchObject({
       name: 'k',
       configuration: 'k.yaml',

@@ -7,6 +7,7 @@
  */
 import { deviceEntry, type FieldUpdates, type SidecarData } from '../sidecar/sidecar-store.js';
 import { cachedSignal, NO_SIGNAL, signalsEqual, type BuildDirSignal } from './freshness.js';
+import type { BuildSizeBreakdown } from '../shared/device.js';
 import type { WalkFn, WalkResult } from './walk-pool.js';
 
 /** What a refresh found: the new size and the pair it was measured at. */
@@ -53,20 +54,44 @@ export async function findStaleBuildDirs(
   targets: readonly BuildTarget[],
   sidecar: SidecarData,
   signals: SignalsFn,
+  cachedOf: (sidecar: SidecarData, key: string) => BuildDirSignal = deviceCachedSignal,
 ): Promise<string[]> {
   const compiled = targets.filter((target): target is BuildTarget & { buildPath: string } => target.buildPath !== null);
   if (compiled.length === 0) return [];
   const current = await signals(compiled.map((target) => target.buildPath));
   return compiled
-    .filter((target, index) => !signalsEqual(current[index] ?? NO_SIGNAL, cachedSignal(deviceEntry(sidecar, target.configuration))))
+    .filter((target, index) => !signalsEqual(current[index] ?? NO_SIGNAL, cachedOf(sidecar, target.configuration)))
     .map((target) => target.configuration);
 }
 
-/** The sidecar fields a refresh writes; zeros remove their keys. */
+/** A device's cached pair in a sidecar snapshot. */
+export function deviceCachedSignal(sidecar: SidecarData, configuration: string): BuildDirSignal {
+  return cachedSignal(deviceEntry(sidecar, configuration));
+}
+
+/** What `esphome clean` deletes (`.pioenvs`, `.piolibdeps`, `dependencies.lock`), from a walk's buckets. */
+export function cleanableBytes(breakdown: WalkResult['breakdown']): number {
+  return breakdown.pioenvs + breakdown.piolibdeps + breakdown.lock;
+}
+
+/** The per-folder breakdown a device shows, or null for an empty folder. */
+export function breakdownOf(walk: WalkResult): BuildSizeBreakdown | null {
+  if (walk.bytes === 0) return null;
+  const { pioenvs, piolibdeps, src, lock, other } = walk.breakdown;
+  return { pioenvs, piolibdeps, src, other: other + lock, cleanable: cleanableBytes(walk.breakdown) };
+}
+
+/**
+ * The cache entry a refresh writes: the Python tool's triple plus our
+ * allocated size and breakdown. Zeros and nulls remove their keys, so an
+ * emptied folder leaves no entry behind.
+ */
 export function buildSizeFieldUpdates(result: BuildSizeRefreshResult): FieldUpdates {
   return {
     build_size_bytes: result.sizeBytes,
     build_size_dir_mtime: result.signal.dirMtime,
     build_size_info_mtime: result.signal.infoMtime,
+    build_disk_bytes: result.walk.diskBytes,
+    build_size_breakdown: breakdownOf(result.walk),
   };
 }

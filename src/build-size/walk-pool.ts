@@ -52,8 +52,21 @@ export function emptyWalkResult(): WalkResult {
   };
 }
 
+/** How far a walk has got: what was counted so far. */
+export interface WalkProgress {
+  files: number;
+  bytes: number;
+}
+
+export interface WalkOptions {
+  /** Called as pieces of the tree finish, at most every {@link PROGRESS_INTERVAL_MS}. */
+  onProgress?: (progress: WalkProgress) => void;
+}
+
+const PROGRESS_INTERVAL_MS = 250;
+
 /** Anything that can size a tree: the pool, or a stand-in in unit tests of callers. */
-export type WalkFn = (root: string) => Promise<WalkResult>;
+export type WalkFn = (root: string, options?: WalkOptions) => Promise<WalkResult>;
 
 type RequestBody = WalkRequest extends infer R ? (R extends WalkRequest ? Omit<R, 'id'> : never) : never;
 
@@ -101,8 +114,14 @@ export class WalkPool {
   }
 
   /** Sizes everything under `root`; a missing root (or a symlink as root) sizes 0. */
-  async walk(root: string): Promise<WalkResult> {
+  async walk(root: string, options: WalkOptions = {}): Promise<WalkResult> {
     const result = emptyWalkResult();
+    let lastProgress = performance.now();
+    const report = (): void => {
+      if (!options.onProgress || performance.now() - lastProgress < PROGRESS_INTERVAL_MS) return;
+      lastProgress = performance.now();
+      options.onProgress({ files: result.files, bytes: result.bytes });
+    };
     const hardLinks = new Map<string, number>();
     const add = (tally: TreeTally, bucket: Bucket | null): void => {
       result.bytes += tally.bytes;
@@ -136,6 +155,7 @@ export class WalkPool {
         (response) => {
           const tally = response.result as TreeTally | ExpandResult;
           add(tally, bucket);
+          report();
           if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket);
         },
         (err: Error) => {

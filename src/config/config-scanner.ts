@@ -10,7 +10,7 @@
  */
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { Device } from '../shared/device.js';
+import type { BuildSizeBreakdown, Device } from '../shared/device.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { deviceEntry, type DeviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
 import { readStorageJson, type StorageJson } from '../storage/storage-json.js';
@@ -69,9 +69,22 @@ export function assembleDevice(
     address: storage?.address ?? yaml.useAddress ?? `${name}.local`,
     deployed_version: storage?.esphomeVersion ?? null,
     build_path: buildPath,
-    build_size_bytes: coerceSidecarInt(entry['build_size_bytes']),
+    // Without a build folder any cached figure describes nothing that exists.
+    build_size_bytes: buildPath ? coerceSidecarInt(entry['build_size_bytes']) : 0,
+    build_disk_bytes: buildPath ? coerceSidecarInt(entry['build_disk_bytes']) : 0,
+    build_size_breakdown: buildPath ? readBreakdown(entry['build_size_breakdown']) : null,
     error: parsed.error,
   };
+}
+
+/** A cached breakdown, read as defensively as the cached ints; null unless whole. */
+export function readBreakdown(value: unknown): BuildSizeBreakdown | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const raw = value as Record<string, unknown>;
+  const parts = ['pioenvs', 'piolibdeps', 'src', 'other', 'cleanable'] as const;
+  if (!parts.every((part) => part in raw)) return null;
+  const read = Object.fromEntries(parts.map((part) => [part, Math.max(0, coerceSidecarInt(raw[part]))]));
+  return read as unknown as BuildSizeBreakdown;
 }
 
 interface CachedParse {

@@ -1,32 +1,37 @@
 /**
- * Keeps every device's cached build size true, in the background.
+ * Keeps every cached build size true, in the background.
  *
- * One worker (see {@link WakeWorker}) drains a set of configuration names,
- * one walk at a time so disk I/O stays bounded under bulk bursts (a bulk
- * clean of 50 devices is 50 checks in a row, not 50 walks at once). Its first
- * cycle sweeps the whole fleet with two stats per device, which catches
+ * One worker (see {@link WakeWorker}) drains a set of pending keys, one walk
+ * at a time so disk I/O stays bounded under bulk bursts (a bulk clean of 50
+ * devices is 50 checks in a row, not 50 walks at once). What gets sized
+ * comes from {@link SizeSource}s: the devices' build folders always, plus
+ * orphaned build folders and the PlatformIO cache in the server. Its first
+ * cycle sweeps every source with two stats per folder, which catches
  * compiles made with the CLI while the dashboard was down; `requestSweep()`
- * repeats that on demand (after `clean-all`, or on a stat-only timer).
+ * repeats that on demand (after `clean-all`, on a stat-only timer).
  *
- * Per drain cycle the sidecar is read once; each device is checked against
- * that snapshot and, when its pair moved, walked and persisted, then
- * reported through `onRefreshed` (the server reloads it and pushes
- * `device_updated`). A failing device, callback or sweep is logged and the
- * worker moves on.
+ * Per drain cycle the sidecar is read once; each key is checked against that
+ * snapshot and, when its pair moved, walked, persisted and reported (the
+ * server reloads the device and pushes `device_updated`). A failing key,
+ * callback or sweep is logged and the worker moves on.
  */
 import {
   buildSizeFieldUpdates,
+  deviceCachedSignal,
   findStaleBuildDirs,
   refreshBuildSizeIfStale,
   type BuildSizeRefreshResult,
   type BuildTarget,
   type SignalsFn,
 } from '../build-size/build-size.js';
-import { cachedSignal } from '../build-size/freshness.js';
+import type { BuildDirSignal } from '../build-size/freshness.js';
 import type { WalkFn } from '../build-size/walk-pool.js';
-import { deviceEntry, type SidecarStore } from '../sidecar/sidecar-store.js';
+import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
 import type { Logger } from '../util/log.js';
 import { raceAbort, WakeWorker } from '../worker/wake-worker.js';
+import type { SizeSource } from './size-source.js';
+
+export const DEVICE_SOURCE = 'device';
 
 export interface BuildSizeRefresherDeps {
   store: SidecarStore;
@@ -37,6 +42,8 @@ export interface BuildSizeRefresherDeps {
   /** One device's current build folder (read fresh: a compile may have just moved it). */
   buildPathOf: (configuration: string) => Promise<string | null>;
   onRefreshed?: (configuration: string, result: BuildSizeRefreshResult) => unknown;
+  /** Further things to keep sized with the same worker (orphans, PlatformIO). */
+  extraSources?: SizeSource[];
   logger: Logger;
 }
 
@@ -46,74 +53,115 @@ export interface RefresherStats {
   walkSeconds: number;
 }
 
+/** The devices' build folders, cached in their sidecar entries. */
+function deviceSource(deps: BuildSizeRefresherDeps): SizeSource {
+  return {
+    kind: DEVICE_SOURCE,
+    targets: deps.listTargets,
+    dirOf: deps.buildPathOf,
+    cached: deviceCachedSignal,
+    persist: (configuration, result) => deps.store.updateDevice(configuration, buildSizeFieldUpdates(result)),
+    refreshed: deps.onRefreshed,
+  };
+}
+
+// NUL cannot occur in a file name or path, so it cleanly separates kind and key.
+const SEP = '\0';
+
 export class BuildSizeRefresher extends WakeWorker<string> {
   readonly stats: RefresherStats = { walks: 0, sweeps: 0, walkSeconds: 0 };
-  private sweepRequested = true;
+  private readonly sources = new Map<string, SizeSource>();
+  /** Source kinds whose sweep is due; all of them at start. */
+  private readonly sweepsDue = new Set<string>();
 
   constructor(private readonly deps: BuildSizeRefresherDeps) {
     super('build-size-refresher', deps.logger);
+    for (const source of [deviceSource(deps), ...(deps.extraSources ?? [])]) {
+      this.sources.set(source.kind, source);
+      this.sweepsDue.add(source.kind);
+    }
   }
 
-  /** Asks for a two-stat check of every device; stale ones are then walked. */
-  requestSweep(): void {
-    this.sweepRequested = true;
+  /** Asks for one device's check (and walk, if its pair moved). */
+  override request(configuration: string): void {
+    this.requestKey(DEVICE_SOURCE, configuration);
+  }
+
+  /** Asks for a check of one key of any source. */
+  requestKey(kind: string, key: string): void {
+    if (!this.sources.has(kind)) throw new Error(`unknown size source ${kind}`);
+    super.request(`${kind}${SEP}${key}`);
+  }
+
+  /** Asks for a two-stat check of every folder of the given sources (default: all); stale ones are then walked. */
+  requestSweep(kinds: readonly string[] = [...this.sources.keys()]): void {
+    for (const kind of kinds) if (this.sources.has(kind)) this.sweepsDue.add(kind);
     this.notify();
   }
 
   protected override hasExtraWork(): boolean {
-    return this.sweepRequested;
+    return this.sweepsDue.size > 0;
   }
 
   protected override async initial(): Promise<void> {
     await this.sweepIfRequested();
   }
 
-  protected override async drain(configurations: string[]): Promise<void> {
+  protected override async drain(keys: string[]): Promise<void> {
     await this.sweepIfRequested();
-    if (configurations.length === 0) return;
+    if (keys.length === 0) return;
     const snapshot = await this.deps.store.read();
-    for (const configuration of configurations) {
+    for (const pendingKey of keys) {
       if (this.abortSignal.aborted) return;
-      await this.refreshOne(configuration, cachedSignal(deviceEntry(snapshot, configuration)));
+      const [kind = '', key = ''] = pendingKey.split(SEP);
+      const source = this.sources.get(kind);
+      if (source) await this.refreshOne(source, key, snapshot);
     }
   }
 
   private async sweepIfRequested(): Promise<void> {
-    if (!this.sweepRequested) return;
-    this.sweepRequested = false;
-    try {
-      const targets = await this.deps.listTargets();
-      const stale = await findStaleBuildDirs(targets, await this.deps.store.read(), this.deps.signals);
-      this.stats.sweeps++;
-      for (const configuration of stale) this.pending.add(configuration);
-      if (stale.length > 0) this.log.debug({ stale: stale.length }, 'fleet sweep found stale build folders');
-    } catch (err) {
-      this.log.error({ err }, 'fleet sweep failed; individual requests are still served');
+    if (this.sweepsDue.size === 0) return;
+    const kinds = [...this.sweepsDue];
+    this.sweepsDue.clear();
+    let snapshot: SidecarData | null = null;
+    for (const kind of kinds) {
+      const source = this.sources.get(kind) as SizeSource;
+      try {
+        const targets = await source.targets();
+        snapshot ??= await this.deps.store.read();
+        const stale = await findStaleBuildDirs(targets, snapshot, this.deps.signals, source.cached);
+        for (const key of stale) this.pending.add(`${kind}${SEP}${key}`);
+        if (stale.length > 0) this.log.debug({ kind, stale: stale.length }, 'sweep found stale folders');
+      } catch (err) {
+        this.log.error({ err, kind }, 'sweep failed; individual requests are still served');
+      }
     }
+    this.stats.sweeps++;
   }
 
-  private async refreshOne(configuration: string, cached: ReturnType<typeof cachedSignal>): Promise<void> {
+  private async refreshOne(source: SizeSource, key: string, snapshot: SidecarData): Promise<void> {
     let result: BuildSizeRefreshResult | null;
+    const cached: BuildDirSignal = source.cached(snapshot, key);
+    const progress = source.progress;
+    const walk: WalkFn = progress ? (root) => this.deps.walk(root, { onProgress: (p) => progress(key, p) }) : this.deps.walk;
+    const logKey = source.kind === DEVICE_SOURCE ? { configuration: key } : { kind: source.kind, key };
     try {
-      const buildPath = await this.deps.buildPathOf(configuration);
+      const dir = await source.dirOf(key);
       const started = performance.now();
-      result = await raceAbort(
-        refreshBuildSizeIfStale(buildPath, cached, this.deps.signals, this.deps.walk),
-        this.abortSignal,
-      );
+      result = await raceAbort(refreshBuildSizeIfStale(dir, cached, this.deps.signals, walk), this.abortSignal);
       if (!result) return;
       this.stats.walks++;
       this.stats.walkSeconds += (performance.now() - started) / 1000;
-      await this.deps.store.updateDevice(configuration, buildSizeFieldUpdates(result));
+      await source.persist(key, result);
     } catch (err) {
       if (this.abortSignal.aborted) return;
-      this.log.error({ err, configuration }, 'build size refresh failed');
+      this.log.error({ err, ...logKey }, 'build size refresh failed');
       return;
     }
     try {
-      await this.deps.onRefreshed?.(configuration, result);
+      await source.refreshed?.(key, result);
     } catch (err) {
-      this.log.error({ err, configuration }, 'build size refreshed callback failed');
+      this.log.error({ err, ...logKey }, 'build size refreshed callback failed');
     }
   }
 }

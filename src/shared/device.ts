@@ -19,6 +19,21 @@ export interface Device {
   build_path: string | null;
   /** Cached apparent size of the build folder; 0 means none / not compiled. */
   build_size_bytes: number;
+  /** Allocated size (blocks × 512, hard links once): what `du` and a full disk report. */
+  build_disk_bytes: number;
+  /** Where the bytes are, and what `esphome clean` would free; null when not measured. */
+  build_size_breakdown: BuildSizeBreakdown | null;
   /** Why the YAML could not be read, or null. */
   error: string | null;
+}
+
+/** Bytes under a build folder's top-level parts, from the same walk as the total. */
+export interface BuildSizeBreakdown {
+  pioenvs: number;
+  piolibdeps: number;
+  src: number;
+  /** Everything else, `dependencies.lock` included. */
+  other: number;
+  /** What `esphome clean` deletes: `.pioenvs`, `.piolibdeps` and `dependencies.lock`. */
+  cleanable: number;
 }

@@ -37,6 +37,9 @@ export const VOLATILE_DEVICE_FIELDS = [
   'build_size_bytes',
   'build_size_dir_mtime',
   'build_size_info_mtime',
+  // Ours, beside the Python tool's triple: the same cache entry, so the same fate.
+  'build_disk_bytes',
+  'build_size_breakdown',
 ] as const;
 
 export type SidecarData = Record<string, unknown>;
