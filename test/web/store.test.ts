@@ -1,0 +1,89 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ApiClient, memoryTokens } from '../../web/src/api/client.js';
+import { Store } from '../../web/src/state/store.js';
+import { device, FakeSocket, flush, job } from './fixtures.js';
+
+function setup() {
+  const client = new ApiClient({ url: 'ws://t/ws', socketFactory: (url) => new FakeSocket(url), tokens: memoryTokens() });
+  const store = new Store(client, { schedule: (fn) => fn() });
+  let notified = 0;
+  store.subscribe(() => notified++);
+  return { client, store, notified: () => notified };
+}
+
+beforeEach(() => FakeSocket.reset());
+
+describe('Store', () => {
+  it('subscribes on connect and applies initial_state, then live device events', async () => {
+    const { client, store } = setup();
+    client.start();
+    FakeSocket.last.open();
+    const socket = FakeSocket.last;
+    const sub = socket.lastSent('subscribe_events');
+    socket.reply('preferences/get', { 'devices_table.columns': { build_size: true } });
+    socket.receive({ message_id: sub['message_id'], event: 'initial_state', data: { devices: [device('a'), device('b')], firmware_jobs: [] } });
+    socket.receive({ message_id: sub['message_id'], result: null });
+    await flush();
+    expect(store.loaded).toBe(true);
+    expect([...store.devices.keys()]).toEqual(['a.yaml', 'b.yaml']);
+    expect(store.preferences).toEqual({ 'devices_table.columns': { build_size: true } });
+
+    socket.receive({ message_id: sub['message_id'], event: 'device_added', data: { device: device('c') } });
+    socket.receive({ message_id: sub['message_id'], event: 'device_updated', data: { device: device('a', { build_size_bytes: 42 }) } });
+    socket.receive({ message_id: sub['message_id'], event: 'device_removed', data: { device: device('b') } });
+    expect([...store.devices.keys()].sort()).toEqual(['a.yaml', 'c.yaml']);
+    expect(store.devices.get('a.yaml')?.build_size_bytes).toBe(42);
+  });
+
+  it('replaces everything with the new initial_state after a reconnect', async () => {
+    const { client, store } = setup();
+    client.start();
+    FakeSocket.last.open();
+    store.applyEvent('initial_state', { devices: [device('a'), device('gone')], firmware_jobs: [] });
+    FakeSocket.last.close();
+    client.retryNow();
+    FakeSocket.last.open();
+    const socket = FakeSocket.last;
+    socket.receive({ message_id: socket.lastSent('subscribe_events')['message_id'], event: 'initial_state', data: { devices: [device('a')], firmware_jobs: [] } });
+    await flush();
+    expect([...store.devices.keys()]).toEqual(['a.yaml']);
+  });
+
+  it('tracks jobs and reports each finish once', () => {
+    const { store } = setup();
+    const finished: string[] = [];
+    store.onJobFinished((j) => finished.push(`${j.job_id}:${j.status}`));
+    const running = job('a.yaml', { job_id: 'j1', status: 'running' });
+    store.applyEvent('job_started', running);
+    store.applyEvent('job_completed', { ...running, status: 'completed' });
+    store.applyEvent('job_completed', { ...running, status: 'completed' });
+    store.applyEvent('job_output', { job_id: 'j1', line: 'x' });
+    expect(store.jobs.get('j1')?.status).toBe('completed');
+    expect(finished).toEqual(['j1:completed']);
+  });
+
+  it('sets a preference optimistically and restores it when the server refuses', async () => {
+    const { client, store } = setup();
+    client.start();
+    FakeSocket.last.open();
+    const socket = FakeSocket.last;
+    store.preferences = { sort: 'old' };
+    const saving = store.setPreference('sort', 'new');
+    expect(store.preferences['sort']).toBe('new');
+    socket.receive({ message_id: socket.lastSent('preferences/set')['message_id'], error_code: 'invalid_args', details: 'no' });
+    await expect(saving).rejects.toThrow('no');
+    expect(store.preferences['sort']).toBe('old');
+  });
+
+  it('coalesces notifications through its scheduler', () => {
+    const client = new ApiClient({ url: 'ws://t/ws', socketFactory: (url) => new FakeSocket(url), tokens: memoryTokens() });
+    const queued: (() => void)[] = [];
+    const store = new Store(client, { schedule: (fn) => queued.push(fn) });
+    let notified = 0;
+    store.subscribe(() => notified++);
+    for (let i = 0; i < 50; i++) store.applyEvent('device_added', { device: device(`d${i}`) });
+    expect(queued).toHaveLength(1);
+    queued[0]?.();
+    expect(notified).toBe(1);
+  });
+});

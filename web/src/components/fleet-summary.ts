@@ -1,0 +1,223 @@
+/**
+ * The fleet at a glance, above the table: how much disk all build folders
+ * take, how many devices have one, and which device is the largest. It is
+ * computed from the store, so it moves with every `device_updated`.
+ */
+import { html, LitElement, css } from 'lit';
+import { formatBytes } from '../../../src/shared/format.js';
+import type { AppContext } from '../state/context.js';
+import { StoreController } from '../state/store.js';
+import { displayName, summarize, type FleetSummary } from '../state/table-model.js';
+import { icon } from '../ui/icons.js';
+import { baseStyles } from '../ui/styles.js';
+
+export class FleetSummaryElement extends LitElement {
+  static override properties = { ctx: { attribute: false } };
+  declare ctx: AppContext | undefined;
+
+  private readonly storeController = new StoreController(this, () => this.ctx?.store);
+  private memo: { revision: number; summary: FleetSummary } | null = null;
+
+  static override styles = [
+    baseStyles,
+    css`
+      :host {
+        display: block;
+      }
+      .cards {
+        display: grid;
+        grid-template-columns: repeat(3, minmax(0, 1fr));
+        gap: 12px;
+      }
+      .card {
+        display: flex;
+        gap: 14px;
+        align-items: center;
+        min-width: 0;
+        padding: 14px 16px;
+        border: 1px solid var(--border);
+        border-radius: var(--radius);
+        background: var(--surface);
+        box-shadow: var(--shadow-1);
+      }
+      .badge {
+        display: grid;
+        place-items: center;
+        flex: none;
+        width: 40px;
+        height: 40px;
+        border-radius: 10px;
+        background: var(--accent-soft);
+        color: var(--accent);
+      }
+      .text {
+        min-width: 0;
+        flex: 1;
+      }
+      .label {
+        font-size: 12px;
+        font-weight: 600;
+        letter-spacing: 0.02em;
+        text-transform: uppercase;
+        color: var(--text-2);
+      }
+      .value {
+        font-size: 22px;
+        font-weight: 650;
+        font-variant-numeric: tabular-nums;
+        line-height: 1.25;
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
+      .label .short {
+        display: none;
+      }
+      .label {
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
+      .value small {
+        font-size: 14px;
+        font-weight: 500;
+        color: var(--text-2);
+      }
+      .sub {
+        font-size: 13px;
+        color: var(--text-2);
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
+      .bar {
+        height: 4px;
+        margin-top: 6px;
+        border-radius: 2px;
+        background: var(--surface-2);
+        overflow: hidden;
+      }
+      .bar span {
+        display: block;
+        height: 100%;
+        background: var(--accent);
+        border-radius: 2px;
+        transition: width 0.3s;
+      }
+      .largest {
+        background: none;
+        border: none;
+        padding: 0;
+        font: inherit;
+        color: inherit;
+        cursor: pointer;
+        text-align: left;
+        max-width: 100%;
+      }
+      .largest:hover .value {
+        color: var(--accent);
+      }
+      @media (max-width: 900px) {
+        .cards {
+          grid-template-columns: 1fr 1fr;
+        }
+        .card:last-child {
+          grid-column: span 2;
+        }
+      }
+      @media (max-width: 520px) {
+        .cards {
+          grid-template-columns: repeat(3, minmax(0, 1fr));
+          gap: 8px;
+        }
+        .card:last-child {
+          grid-column: auto;
+        }
+        .card {
+          padding: 10px;
+          gap: 10px;
+        }
+        .badge,
+        .sub.optional,
+        .label .long,
+        .value small .long {
+          display: none;
+        }
+        .label {
+          font-size: 11px;
+        }
+        .label .short {
+          display: inline;
+        }
+        .value {
+          font-size: 16px;
+        }
+        .value small {
+          font-size: 13px;
+        }
+      }
+    `,
+  ];
+
+  override updated(changed: Map<string, unknown>): void {
+    if (changed.has('ctx')) this.storeController.attach();
+  }
+
+  private get summary(): FleetSummary {
+    const store = this.ctx?.store;
+    if (!store) return { totalBytes: 0, compiled: 0, total: 0, largest: null };
+    if (this.memo?.revision !== store.devicesRevision) {
+      this.memo = { revision: store.devicesRevision, summary: summarize(store.devices.values()) };
+    }
+    return this.memo.summary;
+  }
+
+  override render() {
+    const { totalBytes, compiled, total, largest } = this.summary;
+    const share = total > 0 ? Math.round((compiled / total) * 100) : 0;
+    return html`
+      <section class="cards" aria-label="Fleet summary">
+        <div class="card" data-testid="summary-total">
+          <span class="badge">${icon('archive')}</span>
+          <div class="text">
+            <div class="label" id="total-label"><span class="long">Build folders</span><span class="short">Total</span></div>
+            <div class="value" aria-describedby="total-label">${formatBytes(totalBytes)}</div>
+            <div class="sub optional">on disk across the fleet</div>
+          </div>
+        </div>
+        <div class="card" data-testid="summary-compiled">
+          <span class="badge">${icon('chip')}</span>
+          <div class="text">
+            <div class="label">Compiled</div>
+            <div class="value">${compiled} <small>/ ${total}<span class="long"> devices</span></small></div>
+            <div class="bar" role="presentation"><span style="width: ${share}%"></span></div>
+          </div>
+        </div>
+        <div class="card" data-testid="summary-largest">
+          <span class="badge">${icon('arrowUp')}</span>
+          <div class="text">
+            <div class="label">Largest</div>
+            ${largest
+              ? html`<button
+                  class="largest"
+                  title="Open ${displayName(largest)}"
+                  @click=${() => this.ctx?.ui.openDevice(largest.configuration)}
+                >
+                  <div class="value">${formatBytes(largest.build_size_bytes)}</div>
+                  <div class="sub">${displayName(largest)}</div>
+                </button>`
+              : html`<div class="value">—</div>
+                  <div class="sub">no build folders yet</div>`}
+          </div>
+        </div>
+      </section>
+    `;
+  }
+}
+
+customElements.define('db-fleet-summary', FleetSummaryElement);
+declare global {
+  interface HTMLElementTagNameMap {
+    'db-fleet-summary': FleetSummaryElement;
+  }
+}

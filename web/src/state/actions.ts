@@ -1,0 +1,250 @@
+/**
+ * What the user can do, in one place: start and cancel jobs, archive,
+ * delete, bulk operations. Each action talks to the server, reports the
+ * outcome as a toast (per device for bulk actions) and, for jobs started
+ * here, toasts the job's end with its error in words ("esphome CLI not
+ * found"). Components call these and stay presentational.
+ */
+import type { Device } from '../../../src/shared/device.js';
+import { formatBytes } from '../../../src/shared/format.js';
+import { isFinished, type FirmwareJobSummary, type JobType } from '../../../src/shared/jobs.js';
+import type { BulkResult } from '../../../src/shared/protocol.js';
+import type { ApiClient } from '../api/client.js';
+import type { ArchivedDevice } from '../api/commands.js';
+import type { Store } from './store.js';
+import { displayName } from './table-model.js';
+import type { Toasts } from './toasts.js';
+
+export type BulkKind = 'clean' | 'compile' | 'archive' | 'delete';
+
+export const JOB_LABELS: Record<JobType, string> = {
+  compile: 'Compile',
+  upload: 'Upload',
+  install: 'Install',
+  clean: 'Clean',
+  reset_build_env: 'Clean all',
+};
+
+const DONE: Record<JobType, (name: string) => string> = {
+  compile: (name) => `Compiled ${name}`,
+  upload: (name) => `Uploaded to ${name}`,
+  install: (name) => `Installed on ${name}`,
+  clean: (name) => `Cleaned the build files of ${name}`,
+  reset_build_env: () => 'Cleaned all build files',
+};
+
+export interface ActionsOptions {
+  openLog: (jobId: string) => void;
+}
+
+export class Actions {
+  /** Jobs started from this page: their end is toasted. */
+  private readonly tracked = new Set<string>();
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly store: Store,
+    private readonly toasts: Toasts,
+    private readonly options: ActionsOptions,
+  ) {
+    store.onJobFinished((job) => this.jobFinished(job));
+  }
+
+  /** The name a person knows a device by. */
+  nameOf(configuration: string): string {
+    const device = this.store.devices.get(configuration);
+    return device ? displayName(device) : configuration;
+  }
+
+  /** Starts a job for one device and (by default) opens its live log. */
+  async startJob(
+    type: 'compile' | 'install' | 'clean' | 'upload',
+    configuration: string,
+    options: { openLog?: boolean } = {},
+  ): Promise<FirmwareJobSummary | null> {
+    try {
+      const command = `firmware/${type}` as const;
+      const job = await this.client.request(command, { configuration });
+      this.track(job);
+      if (options.openLog ?? true) this.options.openLog(job.job_id);
+      return job;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `${JOB_LABELS[type]} of ${this.nameOf(configuration)} could not start: ${messageOf(err)}` });
+      return null;
+    }
+  }
+
+  async cancelJob(job: FirmwareJobSummary): Promise<void> {
+    try {
+      await this.client.request('firmware/cancel', { job_id: job.job_id });
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not stop the job: ${messageOf(err)}` });
+    }
+  }
+
+  async clearFinishedJobs(): Promise<void> {
+    try {
+      await this.client.request('firmware/clear', {});
+      // The stream has no event for removed jobs: re-read the list.
+      const jobs = await this.client.request('firmware/get_jobs', {});
+      this.store.applyEvent('initial_state', { devices: [...this.store.devices.values()], firmware_jobs: jobs });
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not clear the job list: ${messageOf(err)}` });
+    }
+  }
+
+  async archive(configuration: string): Promise<boolean> {
+    const name = this.nameOf(configuration);
+    try {
+      await this.client.request('devices/archive', { configuration });
+      this.toasts.show({ kind: 'success', message: `Archived ${name}` });
+      return true;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not archive ${name}: ${messageOf(err)}` });
+      return false;
+    }
+  }
+
+  async deleteDevice(configuration: string): Promise<boolean> {
+    const name = this.nameOf(configuration);
+    try {
+      await this.client.request('devices/delete', { configuration });
+      this.toasts.show({ kind: 'success', message: `Deleted ${name}` });
+      return true;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not delete ${name}: ${messageOf(err)}` });
+      return false;
+    }
+  }
+
+  listArchived(): Promise<ArchivedDevice[]> {
+    return this.client.request('devices/list_archived', {});
+  }
+
+  async unarchive(device: ArchivedDevice): Promise<boolean> {
+    const name = device.friendly_name || device.name || device.configuration;
+    try {
+      await this.client.request('devices/unarchive', { configuration: device.configuration });
+      this.toasts.show({ kind: 'success', message: `Restored ${name}` });
+      return true;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not restore ${name}: ${messageOf(err)}` });
+      return false;
+    }
+  }
+
+  async deleteArchived(device: ArchivedDevice): Promise<boolean> {
+    const name = device.friendly_name || device.name || device.configuration;
+    try {
+      await this.client.request('devices/delete_archived', { configuration: device.configuration });
+      this.toasts.show({ kind: 'success', message: `Deleted ${name} permanently` });
+      return true;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not delete ${name}: ${messageOf(err)}` });
+      return false;
+    }
+  }
+
+  /**
+   * Runs one action on several devices and reports each outcome. There is
+   * no bulk compile command, so compiles are queued one request at a time
+   * (the server runs them in order anyway).
+   */
+  async bulk(kind: BulkKind, configurations: string[]): Promise<BulkResult[]> {
+    let results: BulkResult[];
+    try {
+      if (kind === 'compile') {
+        results = [];
+        for (const configuration of configurations) {
+          try {
+            const job = await this.client.request('firmware/compile', { configuration });
+            results.push({ configuration, success: true, job_id: job.job_id });
+          } catch (err) {
+            results.push({ configuration, success: false, error: messageOf(err) });
+          }
+        }
+      } else {
+        const command = ({ clean: 'firmware/clean_bulk', archive: 'devices/archive_bulk', delete: 'devices/delete_bulk' } as const)[kind];
+        results = await this.client.request(command, { configurations });
+      }
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `${BULK_LABELS[kind]} failed: ${messageOf(err)}` });
+      return [];
+    }
+    for (const result of results) {
+      if (result.success && result.job_id) this.tracked.add(result.job_id);
+    }
+    this.reportBulk(kind, results);
+    return results;
+  }
+
+  /** The bytes a clean of these devices would free at most (their current build size). */
+  sizeOf(configurations: readonly string[]): number {
+    return configurations.reduce((sum, c) => sum + (this.store.devices.get(c)?.build_size_bytes ?? 0), 0);
+  }
+
+  private reportBulk(kind: BulkKind, results: BulkResult[]): void {
+    const ok = results.filter((r) => r.success);
+    const failed = results.filter((r) => !r.success);
+    const verb = BULK_DONE[kind];
+    const details = results.map((r) =>
+      r.success ? `✓ ${this.nameOf(r.configuration)}` : `✗ ${this.nameOf(r.configuration)}: ${r.error ?? 'failed'}`,
+    );
+    if (failed.length === 0) {
+      this.toasts.show({ kind: 'success', message: `${verb} ${plural(ok.length, 'device')}`, details });
+    } else {
+      this.toasts.show({
+        kind: 'error',
+        message: `${verb} ${ok.length} of ${plural(results.length, 'device')}; ${failed.length} failed`,
+        details,
+      });
+    }
+  }
+
+  private track(job: FirmwareJobSummary): void {
+    // The job may have ended before its result arrived (e.g. the CLI is missing).
+    const known = this.store.jobs.get(job.job_id) ?? job;
+    if (isFinished(known.status)) this.jobFinished(known, true);
+    else this.tracked.add(job.job_id);
+  }
+
+  private jobFinished(job: FirmwareJobSummary, force = false): void {
+    if (!force && !this.tracked.delete(job.job_id)) return;
+    const name = job.job_type === 'reset_build_env' ? '' : this.nameOf(job.configuration);
+    const action = { label: 'Show log', run: () => this.options.openLog(job.job_id) };
+    if (job.status === 'completed') {
+      this.toasts.show({ kind: 'success', message: DONE[job.job_type](name), action });
+    } else if (job.status === 'failed') {
+      this.toasts.show({
+        kind: 'error',
+        message: `${JOB_LABELS[job.job_type]} of ${name} failed${job.error ? `: ${job.error}` : ''}`,
+        action,
+      });
+    } else {
+      this.toasts.show({ kind: 'info', message: `${JOB_LABELS[job.job_type]} of ${name} was stopped`, action });
+    }
+  }
+}
+
+const BULK_LABELS: Record<BulkKind, string> = { clean: 'Clean', compile: 'Compile', archive: 'Archive', delete: 'Delete' };
+const BULK_DONE: Record<BulkKind, string> = {
+  clean: 'Started cleaning',
+  compile: 'Queued compiles for',
+  archive: 'Archived',
+  delete: 'Deleted',
+};
+
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** "Frees up to 212.4 MB" for a confirm dialog, or nothing when there is nothing to free. */
+export function freesText(bytes: number): string {
+  return bytes > 0 ? `Frees up to ${formatBytes(bytes)}.` : '';
+}
+
+export type { Device };

@@ -1,0 +1,202 @@
+/**
+ * The page's state: devices and jobs as the event stream describes them,
+ * the server preferences, and the connection status. Components read it
+ * through {@link StoreController} and re-render when it changes.
+ *
+ * On every (re)connection the store subscribes again; `initial_state`
+ * replaces devices and jobs wholesale, so anything that changed while the
+ * page was offline is picked up without a reload. Changes are coalesced to
+ * one notification per animation frame: a burst of `device_updated` events
+ * (a fleet sweep) costs one render, not hundreds.
+ */
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { Device } from '../../../src/shared/device.js';
+import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
+import type { InitialState } from '../../../src/shared/protocol.js';
+import { RequestError, type ApiClient, type ConnectionStatus, type StreamHandle } from '../api/client.js';
+import type { Preferences } from '../api/commands.js';
+
+export type Schedule = (flush: () => void) => void;
+
+/** One flush per frame when the page is visible; a timer where frames are unavailable. */
+export const frameSchedule: Schedule = (flush) => {
+  if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') {
+    requestAnimationFrame(() => flush());
+  } else {
+    setTimeout(flush, 16);
+  }
+};
+
+export class Store {
+  readonly devices = new Map<string, Device>();
+  readonly jobs = new Map<string, FirmwareJobSummary>();
+  preferences: Preferences = {};
+  status: ConnectionStatus;
+  /** True once `initial_state` arrived (devices are known). */
+  loaded = false;
+  prefsLoaded = false;
+  /** Bumped on each change of the matching part, for memoised derivations. */
+  devicesRevision = 0;
+  jobsRevision = 0;
+  prefsRevision = 0;
+
+  private readonly listeners = new Set<() => void>();
+  private readonly finishedListeners = new Set<(job: FirmwareJobSummary) => void>();
+  private subscription: StreamHandle<unknown> | null = null;
+  private scheduled = false;
+  private readonly schedule: Schedule;
+
+  constructor(
+    readonly client: ApiClient,
+    options: { schedule?: Schedule } = {},
+  ) {
+    this.schedule = options.schedule ?? frameSchedule;
+    this.status = client.status;
+    client.onStatus((status) => {
+      this.status = status;
+      this.changed();
+    });
+    client.onReady(() => void this.resubscribe());
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A job reached completed / failed / cancelled while we were watching the stream. */
+  onJobFinished(listener: (job: FirmwareJobSummary) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
+
+  /** Sets one server preference, optimistically; the previous value is restored if the server refuses. */
+  async setPreference(key: string, value: unknown): Promise<void> {
+    const previous = this.preferences;
+    this.preferences = { ...previous, [key]: value };
+    this.prefsRevision++;
+    this.changed();
+    try {
+      await this.client.request('preferences/set', { key, value });
+    } catch (err) {
+      this.preferences = { ...this.preferences, [key]: previous[key] };
+      this.prefsRevision++;
+      this.changed();
+      throw err;
+    }
+  }
+
+  /** Applies one event of the `subscribe_events` stream. Public for tests. */
+  applyEvent(event: string, data: unknown): void {
+    switch (event) {
+      case 'initial_state': {
+        const state = data as InitialState;
+        this.devices.clear();
+        for (const device of state.devices) this.devices.set(device.configuration, device);
+        this.jobs.clear();
+        for (const job of state.firmware_jobs) this.jobs.set(job.job_id, job);
+        this.loaded = true;
+        this.devicesRevision++;
+        this.jobsRevision++;
+        break;
+      }
+      case 'device_added':
+      case 'device_updated': {
+        const device = (data as { device: Device }).device;
+        this.devices.set(device.configuration, device);
+        this.devicesRevision++;
+        break;
+      }
+      case 'device_removed': {
+        const device = (data as { device: Device }).device;
+        this.devices.delete(device.configuration);
+        this.devicesRevision++;
+        break;
+      }
+      case 'job_queued':
+      case 'job_started':
+      case 'job_completed':
+      case 'job_failed':
+      case 'job_cancelled': {
+        const job = data as FirmwareJobSummary;
+        const before = this.jobs.get(job.job_id);
+        this.jobs.set(job.job_id, job);
+        this.jobsRevision++;
+        if (isFinished(job.status) && (!before || !isFinished(before.status))) {
+          for (const listener of [...this.finishedListeners]) listener(job);
+        }
+        break;
+      }
+      default:
+        return; // job_output and future events: nothing to store
+    }
+    this.changed();
+  }
+
+  private async resubscribe(): Promise<void> {
+    this.subscription?.close();
+    const handle = this.client.stream('subscribe_events', {}, (event, data) => this.applyEvent(event, data));
+    this.subscription = handle;
+    const prefs = this.client.request('preferences/get', {}).then(
+      (preferences) => {
+        this.preferences = preferences ?? {};
+        this.prefsLoaded = true;
+        this.prefsRevision++;
+        this.changed();
+      },
+      (err: unknown) => {
+        // Defaults stay in force; the table still works. A drop is retried on reconnect.
+        if (!isDisconnect(err)) console.warn('could not load preferences', err);
+        this.prefsLoaded = true;
+        this.changed();
+      },
+    );
+    try {
+      await handle.result;
+    } catch (err) {
+      if (!isDisconnect(err)) console.warn('subscribe_events failed', err);
+    }
+    await prefs;
+  }
+
+  private changed(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => {
+      this.scheduled = false;
+      for (const listener of [...this.listeners]) listener();
+    });
+  }
+}
+
+function isDisconnect(err: unknown): boolean {
+  return err instanceof RequestError && (err.code === 'disconnected' || err.code === 'offline');
+}
+
+/** Re-renders a Lit host whenever the store changes. */
+export class StoreController implements ReactiveController {
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly host: ReactiveControllerHost,
+    private readonly store: () => Store | undefined,
+  ) {
+    host.addController(this);
+  }
+
+  hostConnected(): void {
+    this.attach();
+  }
+
+  /** Call when the store property is set after connection. */
+  attach(): void {
+    this.unsubscribe?.();
+    const store = this.store();
+    this.unsubscribe = store ? store.subscribe(() => this.host.requestUpdate()) : null;
+  }
+
+  hostDisconnected(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+}
