@@ -64,6 +64,11 @@ program
   .option('--password <password>', 'require this password (default: $DEVICE_BUILDER_PASSWORD)')
   .option('--trusted-origin <origin...>', 'extra browser origins allowed to use the API (scheme://host:port)')
   .option('--demo', 'serve the generated demo fleet even if a config folder exists')
+  .option(
+    '--sweep-interval <seconds>',
+    'how often to check every build folder with two stats, to pick up compiles made from a terminal (0: never)',
+    '30',
+  )
   .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
     const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'info');
     await runServe(configDirArg, options, logger);

@@ -336,7 +336,7 @@ describe('SidecarStore.scrubVolatile (archive)', () => {
     });
   });
 
-  it('lists exactly ip, expected_config_hash, mac_address and the build-size triple as volatile', () => {
+  it('lists ip, expected_config_hash, mac_address, the build-size triple and our two size extras as volatile', () => {
     expect([...VOLATILE_DEVICE_FIELDS].sort()).toEqual(
       [
         'ip',
@@ -345,6 +345,8 @@ describe('SidecarStore.scrubVolatile (archive)', () => {
         'build_size_bytes',
         'build_size_dir_mtime',
         'build_size_info_mtime',
+        'build_disk_bytes',
+        'build_size_breakdown',
       ].sort(),
     );
   });

@@ -17,8 +17,12 @@ interface SizesJson {
     friendly_name: string;
     build_path: string | null;
     build_size_bytes: number;
+    build_disk_bytes: number;
     walked: boolean;
   }[];
+  orphans: { build_path: string; build_size_bytes: number }[];
+  orphan_bytes: number;
+  platformio: { path: string; bytes: number; parts: Record<string, number> };
 }
 
 function fleet(): string {
@@ -45,8 +49,14 @@ describe('sizes --json', () => {
       friendly_name: 'large device',
       build_path: path.join(dir, '.esphome', 'build', 'large'),
       build_size_bytes: fixtureBytes(5, 300_000),
+      build_disk_bytes: expect.any(Number),
       walked: true,
     });
+    // Allocated size: at least the apparent bytes rounded up to blocks.
+    expect(report.devices[0]?.build_disk_bytes).toBeGreaterThanOrEqual(fixtureBytes(5, 300_000));
+    expect(report.orphans).toEqual([]);
+    expect(report.orphan_bytes).toBe(0);
+    expect(report.platformio).toEqual({ path: '/nonexistent/platformio', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 } });
     expect(report.walked).toBe(2);
     expect(report.total_bytes).toBe(fixtureBytes(5, 300_000) + fixtureBytes(2, 1000));
     expect(report.devices.find((d) => d.configuration === 'fresh.yaml')).toMatchObject({ build_path: null, build_size_bytes: 0, walked: false });
@@ -96,7 +106,8 @@ describe('sizes table', () => {
     expect(lines[1]).toMatch(/^large\s+large\.yaml\s+1\.4 MB\s+walked$/);
     expect(lines[2]).toMatch(/^small\s+small\.yaml\s+2\.0 KB\s+walked$/);
     expect(lines.find((l) => l.startsWith('fresh'))).toMatch(/—\s+not compiled$/);
-    expect(lines.at(-1)).toMatch(/^Total: 1\.4 MB in 2 of 4 devices \(2 walked, 2 from cache\)$/);
+    expect(lines).toContain('Total: 1.4 MB in 2 of 4 devices (2 walked, 2 from cache)');
+    expect(lines.at(-1)).toBe('PlatformIO cache /nonexistent/platformio: empty or not found');
     const again = await runCli(['sizes', dir]);
     expect(again.stdout).toMatch(/^large\s+large\.yaml\s+1\.4 MB\s+cached$/m);
     // No progress line when stderr is not a terminal.

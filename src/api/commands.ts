@@ -13,6 +13,8 @@ import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import type { JobType } from '../shared/jobs.js';
+import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
+import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformio-cache.js';
 import type { SidecarStore } from '../sidecar/sidecar-store.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
@@ -24,6 +26,8 @@ export interface ApiServices {
   jobs: JobQueue;
   files: DeviceFiles;
   refresher: BuildSizeRefresher;
+  orphans: OrphanBuilds;
+  platformio: PlatformioCache;
   store: SidecarStore;
   logger: Logger;
 }
@@ -85,6 +89,7 @@ async function archiveOne(services: ApiServices, configuration: string) {
   requireNoActiveJob(services, configuration);
   const report = await services.files.archive(configuration).catch(fileError);
   await services.catalog.reload(configuration);
+  services.refresher.requestSweep([ORPHAN_SOURCE]);
   return report;
 }
 
@@ -93,6 +98,7 @@ async function deleteOne(services: ApiServices, configuration: string) {
   requireNoActiveJob(services, configuration);
   const report = await services.files.delete(configuration).catch(fileError);
   await services.catalog.reload(configuration);
+  services.refresher.requestSweep([ORPHAN_SOURCE]);
   return report;
 }
 
@@ -123,9 +129,17 @@ const PREFERENCES_KEY = '_preferences';
 const preferenceValue = z.json().refine((value) => JSON.stringify(value).length <= 16 * 1024, 'value too large');
 
 export const COMMANDS: Record<string, CommandSpec> = {
-  subscribe_events: define(noArgs, (_args, { services, stream }) => {
-    const initial: InitialState = { devices: services.catalog.list(), firmware_jobs: services.jobs.list() };
+  subscribe_events: define(noArgs, async (_args, { services, stream }) => {
+    const [orphans, platformio] = await Promise.all([services.orphans.list(), services.platformio.summary()]);
+    const initial: InitialState = {
+      devices: services.catalog.list(),
+      firmware_jobs: services.jobs.list(),
+      orphans,
+      platformio,
+    };
     stream.event('initial_state', initial);
+    stream.onClose(services.orphans.subscribe((list) => stream.event('orphans_updated', { orphans: list })));
+    stream.onClose(services.platformio.subscribe(({ event, data }) => stream.event(event, data)));
     stream.onClose(services.catalog.subscribe(({ event, data }) => stream.event(event, data)));
     stream.onClose(
       services.jobs.subscribe((jobEvent) => {
@@ -196,6 +210,30 @@ export const COMMANDS: Record<string, CommandSpec> = {
     return { job: job ? { ...job, output: undefined } : null, history: followed.history };
   }),
   'firmware/clear': define(noArgs, (_args, { services }) => ({ removed: services.jobs.clear() })),
+
+  'builds/list_orphans': define(noArgs, (_args, { services }) => services.orphans.list()),
+  'builds/delete_orphan': define(
+    z.strictObject({ build_path: z.string().min(1).max(4096).refine((p) => !p.includes('\0'), 'must not contain NUL') }),
+    async ({ build_path }, { services }) => {
+      try {
+        await services.orphans.delete(build_path);
+      } catch (err) {
+        if (err instanceof OrphanError) throw new ApiError(err.code, err.message);
+        throw err;
+      }
+      return { build_path, deleted: true };
+    },
+  ),
+  'builds/rescan': define(noArgs, (_args, { services }) => {
+    services.refresher.requestSweep([ORPHAN_SOURCE]);
+    return { requested: true };
+  }),
+
+  'platformio/get': define(noArgs, (_args, { services }) => services.platformio.summary()),
+  'platformio/refresh': define(noArgs, (_args, { services }) => {
+    services.refresher.requestSweep([PLATFORMIO_SOURCE]);
+    return { requested: true };
+  }),
 
   'preferences/get': define(noArgs, async (_args, { services }) => {
     const prefs = await services.store.readGlobal(PREFERENCES_KEY);

@@ -16,6 +16,16 @@ export interface ServeCliOptions {
   password?: string;
   trustedOrigin?: string[];
   demo?: boolean;
+  sweepInterval: string;
+}
+
+/** `--sweep-interval <seconds>`: 0 disables the periodic stat-only sweep. */
+export function parseSweepInterval(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || (seconds > 0 && seconds < 1) || seconds > 86_400) {
+    throw new UsageError(`invalid --sweep-interval ${JSON.stringify(text)}: use seconds from 1 to 86400, or 0 to disable`);
+  }
+  return Math.round(seconds * 1000);
 }
 
 export function parsePort(text: string): number {
@@ -61,6 +71,7 @@ export async function runServe(configDirArg: string | undefined, options: ServeC
     );
   }
   const trustedOrigins = parseTrustedOrigins(options.trustedOrigin);
+  const sweepIntervalMs = parseSweepInterval(options.sweepInterval);
   let esphomeCommand = parseEsphomeCommand(options.esphome);
   const explicit = configDirArg || process.env['ESPHOME_CONFIG_DIR'];
   let configDir = path.resolve(explicit || 'config');
@@ -83,6 +94,7 @@ export async function runServe(configDirArg: string | undefined, options: ServeC
     trustedOrigins,
     logger,
     demo,
+    sweepIntervalMs,
     // The demo lives in its own folder: a user's ESPHome data-dir settings
     // must neither redirect it nor let its clean-all touch their builds.
     env: demo ? withoutEsphomeDirs(process.env) : process.env,

@@ -8,7 +8,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ConfigScanner } from '../config/config-scanner.js';
+import { ConfigScanner, readBreakdown } from '../config/config-scanner.js';
 import { WalkPool } from '../build-size/walk-pool.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import type { Device } from '../shared/device.js';
@@ -16,6 +16,9 @@ import { formatBytes } from '../shared/format.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { deviceEntry, SidecarStore } from '../sidecar/sidecar-store.js';
 import { resolveDataDir } from '../storage/storage-json.js';
+import { OrphanBuilds } from '../orphans/orphan-builds.js';
+import { PlatformioCache } from '../platformio/platformio-cache.js';
+import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
 
 export type SizeState = 'cached' | 'walked' | 'not compiled';
@@ -32,6 +35,9 @@ export interface SizesReport {
   totalBytes: number;
   walked: number;
   devices: SizedDevice[];
+  orphans: OrphanBuild[];
+  orphanBytes: number;
+  platformio: PlatformioSummary;
 }
 
 /** A user-facing failure: one line on stderr and exit code 2. */
@@ -58,6 +64,7 @@ export async function assertReadableDir(dir: string): Promise<void> {
 
 export interface SizesOptions {
   logger: Logger;
+  env?: NodeJS.ProcessEnv;
   /** Called as devices are walked, for a progress line. */
   onProgress?: (walked: number, configuration: string) => void;
   poolSize?: number;
@@ -65,13 +72,23 @@ export interface SizesOptions {
 
 export async function runSizesPass(configDir: string, options: SizesOptions): Promise<SizesReport> {
   await assertReadableDir(configDir);
-  const dataDir = resolveDataDir(configDir);
+  const env = options.env ?? process.env;
+  const dataDir = resolveDataDir(configDir, env);
   const store = new SidecarStore(configDir, { logger: options.logger });
   const scanner = new ConfigScanner(configDir, dataDir);
   const devices = await scanner.scan(await store.read());
   const byConfiguration = new Map(devices.map((device) => [device.configuration, device]));
-  const walkedSizes = new Map<string, number>();
+  const walkedDevices = new Set<string>();
 
+  const orphans = new OrphanBuilds({
+    configDir,
+    dataDir,
+    store,
+    logger: options.logger,
+    env,
+    activeConfigurations: () => byConfiguration.keys(),
+  });
+  const platformio = new PlatformioCache(store, env);
   const pool = new WalkPool({ size: options.poolSize, logger: options.logger });
   const refresher = new BuildSizeRefresher({
     store,
@@ -79,10 +96,11 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     signals: (dirs) => pool.signals(dirs),
     listTargets: async () => devices.map((d) => ({ configuration: d.configuration, buildPath: d.build_path })),
     buildPathOf: async (configuration) => byConfiguration.get(configuration)?.build_path ?? null,
-    onRefreshed: (configuration, result) => {
-      walkedSizes.set(configuration, result.sizeBytes);
-      options.onProgress?.(walkedSizes.size, configuration);
+    onRefreshed: (configuration) => {
+      walkedDevices.add(configuration);
+      options.onProgress?.(walkedDevices.size, configuration);
     },
+    extraSources: [orphans.source, platformio.source],
     logger: options.logger,
   });
   try {
@@ -96,21 +114,31 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
 
   const sidecar = await store.read();
   const sized = devices.map((device): SizedDevice => {
-    const walked = walkedSizes.has(device.configuration);
-    const sizeBytes = device.build_path
-      ? walked
-        ? (walkedSizes.get(device.configuration) as number)
-        : coerceSidecarInt(deviceEntry(sidecar, device.configuration)['build_size_bytes'])
-      : 0;
+    const walked = walkedDevices.has(device.configuration);
+    // Re-read from the sidecar after the pass: the refresher persisted every new figure.
+    const entry = deviceEntry(sidecar, device.configuration);
+    const updated: Device = device.build_path
+      ? {
+          ...device,
+          build_size_bytes: coerceSidecarInt(entry['build_size_bytes']),
+          build_disk_bytes: coerceSidecarInt(entry['build_disk_bytes']),
+          build_size_breakdown: readBreakdown(entry['build_size_breakdown']),
+        }
+      : device;
+    const sizeBytes = updated.build_size_bytes;
     const state: SizeState = walked ? 'walked' : device.build_path && sizeBytes > 0 ? 'cached' : 'not compiled';
-    return { device: { ...device, build_size_bytes: sizeBytes }, sizeBytes, walked, state };
+    return { device: updated, sizeBytes, walked, state };
   });
   sized.sort((a, b) => b.sizeBytes - a.sizeBytes || a.device.configuration.localeCompare(b.device.configuration));
+  const orphanList = await orphans.list();
   return {
     configDir,
     totalBytes: sized.reduce((sum, entry) => sum + entry.sizeBytes, 0),
-    walked: walkedSizes.size,
+    walked: walkedDevices.size,
     devices: sized,
+    orphans: orphanList,
+    orphanBytes: orphanList.reduce((sum, orphan) => sum + orphan.build_size_bytes, 0),
+    platformio: await platformio.summary(sidecar),
   };
 }
 
@@ -126,8 +154,12 @@ export function sizesReportJson(report: SizesReport): object {
       friendly_name: device.friendly_name,
       build_path: device.build_path,
       build_size_bytes: sizeBytes,
+      build_disk_bytes: device.build_disk_bytes,
       walked,
     })),
+    orphans: report.orphans.map(({ build_path, build_size_bytes }) => ({ build_path, build_size_bytes })),
+    orphan_bytes: report.orphanBytes,
+    platformio: { path: report.platformio.path, bytes: report.platformio.bytes, parts: report.platformio.parts },
   };
 }
 
@@ -152,6 +184,18 @@ export function renderSizesTable(report: SizesReport): string {
     '',
     `Total: ${formatBytes(report.totalBytes)} in ${compiled} of ${report.devices.length} devices` +
       ` (${report.walked} walked, ${report.devices.length - report.walked} from cache)`,
+  );
+  if (report.orphans.length > 0) {
+    out.push('', `Unused build folders (no device uses them; ${formatBytes(report.orphanBytes)} reclaimable):`);
+    const width = Math.max(...report.orphans.map((orphan) => formatBytes(orphan.build_size_bytes).length));
+    for (const orphan of report.orphans) out.push(`  ${formatBytes(orphan.build_size_bytes).padStart(width)}  ${orphan.build_path}`);
+  }
+  const pio = report.platformio;
+  out.push(
+    '',
+    pio.bytes > 0
+      ? `PlatformIO cache ${pio.path}: ${formatBytes(pio.bytes)} (packages ${formatBytes(pio.parts.packages)}, platforms ${formatBytes(pio.parts.platforms)}, .cache ${formatBytes(pio.parts['.cache'])})`
+      : `PlatformIO cache ${pio.path}: empty or not found`,
   );
   return `${out.join('\n')}\n`;
 }

@@ -25,6 +25,8 @@ import { DeviceCatalog } from '../catalog/device-catalog.js';
 import { DeviceFiles } from '../devices/device-files.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { DeviceBuilderMetrics } from '../metrics/metrics.js';
+import { ORPHAN_SOURCE, OrphanBuilds } from '../orphans/orphan-builds.js';
+import { PlatformioCache } from '../platformio/platformio-cache.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import type { ServerInfo } from '../shared/protocol.js';
 import { SidecarStore } from '../sidecar/sidecar-store.js';
@@ -52,7 +54,14 @@ export interface ServerOptions {
   /** Folder of the built web page; null serves none. Default: web/dist of this package. */
   webRoot?: string | null;
   poolSize?: number;
+  /**
+   * Period of the stat-only sweep that notices compiles made from a terminal
+   * (default 30 s; 0 disables). Two stats per folder; walks only what moved.
+   */
+  sweepIntervalMs?: number;
 }
+
+export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
 /** Refuses non-loopback binds without a password: the dashboard can delete files. */
 export function isLoopbackHost(host: string): boolean {
@@ -82,7 +91,10 @@ export class DeviceBuilderServer {
   readonly files: DeviceFiles;
   readonly auth: AuthManager;
   readonly metrics: DeviceBuilderMetrics;
+  readonly orphans: OrphanBuilds;
+  readonly platformio: PlatformioCache;
   readonly dataDir: string;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private esphomeVersion: string | null = null;
   private closing: Promise<void> | null = null;
 
@@ -100,6 +112,15 @@ export class DeviceBuilderServer {
     });
     this.metrics = new DeviceBuilderMetrics(this.catalog);
     this.pool = new WalkPool({ size: options.poolSize, logger });
+    this.orphans = new OrphanBuilds({
+      configDir,
+      dataDir: this.dataDir,
+      store: this.store,
+      logger,
+      env,
+      activeConfigurations: () => this.catalog.list().map((device) => device.configuration),
+    });
+    this.platformio = new PlatformioCache(this.store, env);
     this.refresher = new BuildSizeRefresher({
       store: this.store,
       walk: this.metrics.timedWalk((root) => this.pool.walk(root)),
@@ -110,6 +131,7 @@ export class DeviceBuilderServer {
       },
       buildPathOf: async (configuration) => (await readStorageJson(this.dataDir, configuration))?.buildPath ?? null,
       onRefreshed: (configuration) => this.catalog.reload(configuration),
+      extraSources: [this.orphans.source, this.platformio.source],
       logger,
     });
     this.jobs = new JobQueue({ configDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env });
@@ -145,6 +167,11 @@ export class DeviceBuilderServer {
     await this.catalog.rescan();
     this.catalog.startWatching();
     this.refresher.start();
+    const interval = this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    if (interval > 0) {
+      this.sweepTimer = setInterval(() => this.refresher.requestSweep(), interval);
+      this.sweepTimer.unref();
+    }
     void this.detectEsphomeVersion();
     await this.registerRoutes();
     await this.app.listen({ host: this.options.host, port: this.options.port });
@@ -157,6 +184,7 @@ export class DeviceBuilderServer {
   /** Stops accepting jobs, cancels the running one, stops the worker, flushes the sidecar. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.jobs.stopAccepting();
       await this.jobs.shutdown();
       await this.refresher.stop();
@@ -172,11 +200,16 @@ export class DeviceBuilderServer {
     this.metrics.jobFinished(job as Parameters<DeviceBuilderMetrics['jobFinished']>[0]);
     if (job.status !== 'completed') return;
     if (job.job_type === 'reset_build_env') {
+      // clean-all deleted every build folder and PlatformIO's cache: everything moved.
       this.refresher.requestSweep();
       return;
     }
-    // A compile may have written StorageJSON (new build path, version): reload first.
-    void this.catalog.reload(job.configuration).then(() => this.refresher.request(job.configuration));
+    // A compile may have written StorageJSON (new build path, version): reload
+    // first. A renamed device leaves its old folder behind: look for orphans.
+    void this.catalog.reload(job.configuration).then(() => {
+      this.refresher.request(job.configuration);
+      this.refresher.requestSweep([ORPHAN_SOURCE]);
+    });
   }
 
   private async detectEsphomeVersion(): Promise<void> {
@@ -203,6 +236,8 @@ export class DeviceBuilderServer {
       jobs: this.jobs,
       files: this.files,
       refresher: this.refresher,
+      orphans: this.orphans,
+      platformio: this.platformio,
       store: this.store,
       logger: this.options.logger,
     };

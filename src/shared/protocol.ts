@@ -45,6 +45,27 @@ export type ResponseFrame =
 export interface InitialState {
   devices: Device[];
   firmware_jobs: FirmwareJobSummary[];
+  /** Build folders no device uses any more, largest first. */
+  orphans: OrphanBuild[];
+  platformio: PlatformioSummary;
+}
+
+/** A build folder under a build root that no active device's StorageJSON points to. */
+export interface OrphanBuild {
+  build_path: string;
+  build_size_bytes: number;
+  build_disk_bytes: number;
+}
+
+export type PlatformioPart = 'packages' | 'platforms' | '.cache';
+
+/** The shared PlatformIO core folder's cached sizes. */
+export interface PlatformioSummary {
+  path: string;
+  bytes: number;
+  parts: Record<PlatformioPart, number>;
+  /** The part being walked right now, with how far it got; null when idle. */
+  walking: { part: PlatformioPart; files: number; bytes: number } | null;
 }
 
 /** Per-item outcome of a bulk command. */

@@ -17,7 +17,8 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', ...options.env },
+      // A PlatformIO folder that does not exist, unless a test gives one: never the machine's real one.
+      env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', PLATFORMIO_CORE_DIR: '/nonexistent/platformio', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

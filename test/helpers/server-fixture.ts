@@ -28,7 +28,13 @@ export async function startServer(configDir: string, overrides: Partial<ServerOp
     esphomeCommand: ['esphome'],
     password: null,
     logger: silentLogger,
-    env: { ...process.env, PATH: `${FAKE_ESPHOME_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`, FAKE_ESPHOME_FILES: '60' },
+    env: {
+      ...process.env,
+      PATH: `${FAKE_ESPHOME_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`,
+      FAKE_ESPHOME_FILES: '60',
+      // Never size the machine's real PlatformIO folder from a test.
+      PLATFORMIO_CORE_DIR: path.join(configDir, '.platformio-test'),
+    },
     webRoot: null,
     rescanIntervalMs: 300,
     ...overrides,

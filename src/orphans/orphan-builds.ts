@@ -1,0 +1,223 @@
+/**
+ * Orphaned build folders: folders under a build root that no active device's
+ * StorageJSON points to, left behind by deleted or renamed devices, or by
+ * YAMLs moved away by hand. Often the biggest single thing a user can
+ * reclaim, and invisible in the Python Device Builder.
+ *
+ * Build roots are `<data>/build` (and `$ESPHOME_BUILD_PATH`) plus the parent
+ * of every build path any StorageJSON names, keeping only roots the delete
+ * guard accepts (so a hand-edited StorageJSON pointing into the config dir
+ * never makes the config dir's folders look like orphans).
+ *
+ * Orphans are sized by the refresher like devices (same two-stat pair, same
+ * one worker), cached in the sidecar section `_orphan_builds` keyed by path.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { BuildSizeRefreshResult, BuildTarget } from '../build-size/build-size.js';
+import { cachedSignal } from '../build-size/freshness.js';
+import { coerceSidecarInt } from '../sidecar/coerce.js';
+import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-guard.js';
+import type { SizeSource } from '../refresher/size-source.js';
+import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
+import { interpretStorageJson } from '../storage/storage-json.js';
+import type { OrphanBuild } from '../shared/protocol.js';
+import type { Logger } from '../util/log.js';
+
+export const ORPHAN_SECTION = '_orphan_builds';
+export const ORPHAN_SOURCE = 'orphan';
+
+export type { OrphanBuild };
+
+export interface OrphanScan {
+  roots: string[];
+  orphans: string[];
+}
+
+type Section = Record<string, Record<string, unknown>>;
+
+function section(data: SidecarData): Section {
+  const value = data[ORPHAN_SECTION];
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Section) : {};
+}
+
+function entryOf(data: SidecarData, buildPath: string): Record<string, unknown> {
+  const entry = section(data)[buildPath];
+  return typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? entry : {};
+}
+
+async function readJsonFile(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+async function subfolders(root: string): Promise<string[]> {
+  try {
+    const entries = await fsp.readdir(root, { withFileTypes: true });
+    // Links are not folders we own: deleting one would free nothing of ours.
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => path.join(root, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+export interface OrphanBuildsOptions {
+  configDir: string;
+  dataDir: string;
+  store: SidecarStore;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** The device file names currently in the config dir. */
+  activeConfigurations: () => Iterable<string>;
+}
+
+export class OrphanBuilds {
+  private current: OrphanScan = { roots: [], orphans: [] };
+  private readonly listeners = new Set<(orphans: OrphanBuild[]) => void>();
+  readonly source: SizeSource;
+
+  constructor(private readonly options: OrphanBuildsOptions) {
+    this.source = {
+      kind: ORPHAN_SOURCE,
+      targets: async () => (await this.rescan()).map((dir): BuildTarget => ({ configuration: dir, buildPath: dir })),
+      // A folder that stopped being an orphan (its device came back) is not ours to size.
+      dirOf: async (dir) => (this.current.orphans.includes(dir) ? dir : null),
+      cached: (snapshot, dir) => cachedSignal(entryOf(snapshot, dir)),
+      persist: (dir, result) => this.persist(dir, result),
+      refreshed: () => this.notify(),
+    };
+  }
+
+  /** Where orphans are looked for, and the orphans found, by the last scan. */
+  get lastScan(): OrphanScan {
+    return this.current;
+  }
+
+  subscribe(listener: (orphans: OrphanBuild[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Finds the orphans now; notifies listeners when the set changed. Returns their paths. */
+  async rescan(): Promise<string[]> {
+    const scan = await this.scan();
+    const changed = scan.orphans.join('\0') !== this.current.orphans.join('\0');
+    this.current = scan;
+    if (changed) {
+      await this.pruneCache(scan.orphans);
+      await this.notify();
+    }
+    return scan.orphans;
+  }
+
+  /** Orphans with their cached sizes, largest first. */
+  async list(): Promise<OrphanBuild[]> {
+    const data = await this.options.store.read();
+    return this.current.orphans
+      .map((dir) => {
+        const entry = entryOf(data, dir);
+        return {
+          build_path: dir,
+          build_size_bytes: coerceSidecarInt(entry['build_size_bytes']),
+          build_disk_bytes: coerceSidecarInt(entry['build_disk_bytes']),
+        };
+      })
+      .sort((a, b) => b.build_size_bytes - a.build_size_bytes || a.build_path.localeCompare(b.build_path));
+  }
+
+  /**
+   * Deletes one orphan. Only a path the last scan listed is accepted, and
+   * the delete guard still has the last word.
+   */
+  async delete(buildPath: string): Promise<void> {
+    await this.rescan();
+    if (!this.current.orphans.includes(buildPath)) throw new OrphanError('not_found', `${buildPath} is not an unused build folder`);
+    const verdict = checkBuildFolderDeletable(buildPath, {
+      configDir: this.options.configDir,
+      dataDir: this.options.dataDir,
+      buildRoots: this.current.roots,
+    });
+    if (!verdict.ok) {
+      this.options.logger.warn({ buildPath, reason: verdict.reason }, 'refused to delete an unused build folder');
+      throw new OrphanError('invalid_args', `refused: ${verdict.reason}`);
+    }
+    if (verdict.symlink) await fsp.unlink(verdict.path);
+    else await fsp.rm(verdict.path, { recursive: true, force: true });
+    this.options.logger.info({ buildPath }, 'deleted an unused build folder');
+    await this.rescan();
+  }
+
+  private async scan(): Promise<OrphanScan> {
+    const { configDir, dataDir, env } = this.options;
+    const active = new Set(this.options.activeConfigurations());
+    const storageDir = path.join(dataDir, 'storage');
+    let storageFiles: string[] = [];
+    try {
+      storageFiles = (await fsp.readdir(storageDir)).filter((name) => name.endsWith('.json'));
+    } catch {
+      // No StorageJSON at all: only the default roots.
+    }
+    const claimed = new Set<string>();
+    const candidateRoots = defaultBuildRoots(dataDir, env);
+    for (const file of storageFiles) {
+      const storage = interpretStorageJson(await readJsonFile(path.join(storageDir, file)));
+      if (!storage?.buildPath) continue;
+      const buildPath = path.resolve(configDir, storage.buildPath);
+      candidateRoots.push(path.dirname(buildPath));
+      if (active.has(file.slice(0, -'.json'.length))) claimed.add(buildPath);
+    }
+    // A root is usable only if the guard would let us delete something in it.
+    const roots = [...new Set(candidateRoots)].filter(
+      (root) => checkBuildFolderDeletable(path.join(root, 'probe'), { configDir, dataDir, buildRoots: [root] }).ok,
+    );
+    const orphans: string[] = [];
+    for (const root of roots) {
+      for (const dir of await subfolders(root)) if (!claimed.has(dir)) orphans.push(dir);
+    }
+    return { roots, orphans: [...new Set(orphans)].sort() };
+  }
+
+  private async persist(dir: string, result: BuildSizeRefreshResult): Promise<void> {
+    await this.options.store.updateGlobal(ORPHAN_SECTION, (current) => {
+      const next: Section = { ...(typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Section) : {}) };
+      if (result.sizeBytes === 0 && result.signal.dirMtime === 0) delete next[dir];
+      else {
+        next[dir] = {
+          build_size_bytes: result.sizeBytes,
+          build_disk_bytes: result.walk.diskBytes,
+          build_size_dir_mtime: result.signal.dirMtime,
+          build_size_info_mtime: result.signal.infoMtime,
+        };
+      }
+      return Object.keys(next).length > 0 ? next : undefined;
+    });
+  }
+
+  /** Drops cache entries of folders that are no longer orphans. */
+  private async pruneCache(orphans: readonly string[]): Promise<void> {
+    const keep = new Set(orphans);
+    await this.options.store.updateGlobal(ORPHAN_SECTION, (current) => {
+      if (typeof current !== 'object' || current === null || Array.isArray(current)) return undefined;
+      const next = Object.fromEntries(Object.entries(current).filter(([dir]) => keep.has(dir)));
+      return Object.keys(next).length > 0 ? next : undefined;
+    });
+  }
+
+  private async notify(): Promise<void> {
+    if (this.listeners.size === 0) return;
+    const orphans = await this.list();
+    for (const listener of this.listeners) listener(orphans);
+  }
+}
+
+export class OrphanError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'invalid_args',
+    message: string,
+  ) {
+    super(message);
+  }
+}
