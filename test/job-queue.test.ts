@@ -78,7 +78,7 @@ function record(queue: JobQueue): JobEvent[] {
 }
 
 function jobIdOf(event: JobEvent): string {
-  return event.data.job_id;
+  return 'job_id' in event.data ? event.data.job_id : '';
 }
 
 /** Resolves with the first event matching `predicate` from now on. */
@@ -758,7 +758,13 @@ describe('JobQueue history in the sidecar', () => {
     const stuck = queue.enqueue('compile', 'stuck.yaml');
     const b = queue.enqueue('compile', 'b.yaml');
     expect(queue.list()).toHaveLength(4);
+    const finishedIds = queue.list().filter((j) => j.status === 'completed').map((j) => j.job_id);
+    const events = record(queue);
     expect(queue.clear()).toBe(2);
+    // Subscribers (other tabs) learn which jobs left the history.
+    const cleared = events.filter((e) => e.event === 'jobs_cleared');
+    expect(cleared).toHaveLength(1);
+    expect((cleared[0]?.data as { job_ids: string[] }).job_ids.sort()).toEqual(finishedIds.sort());
     expect(queue.list().map((j) => j.job_id)).toEqual([b.job_id, stuck.job_id]);
     expect(queue.clear()).toBe(0);
     await queue.flush();

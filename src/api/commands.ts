@@ -35,7 +35,7 @@ export interface ApiServices {
 /** A stream a command opened on its connection (subscription, followed job). */
 export interface StreamSink {
   event(name: string, data: unknown): void;
-  /** Registers cleanup that runs when the socket closes. */
+  /** Registers cleanup that runs when the stream ends: `unsubscribe`, or the socket closes. */
   onClose(cleanup: () => void): void;
 }
 
@@ -183,6 +183,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
     startJob(services, 'install', args.configuration, args.port ?? null),
   ),
   'firmware/clean': define(configurationOnly, ({ configuration }, { services }) => startJob(services, 'clean', configuration, null)),
+  'firmware/compile_bulk': define(configurationList, ({ configurations }, { services }) =>
+    bulk(configurations, async (configuration) => ({ job_id: startJob(services, 'compile', configuration, null).job_id })),
+  ),
   'firmware/clean_bulk': define(configurationList, ({ configurations }, { services }) =>
     bulk(configurations, async (configuration) => ({ job_id: startJob(services, 'clean', configuration, null).job_id })),
   ),

@@ -29,6 +29,8 @@ const envelope = z.object({
   args: z.record(z.string(), z.unknown()).optional(),
 });
 
+const unsubscribeArgs = z.strictObject({ message_id: z.union([z.string().max(100), z.number().int().safe()]) });
+
 const loginArgs = z.union([
   z.strictObject({ password: z.string().max(1024) }),
   z.strictObject({ token: z.string().max(256) }),
@@ -44,7 +46,8 @@ export interface ConnectionDeps {
 
 export function handleConnection(socket: WebSocket, remoteAddress: string, deps: ConnectionDeps): void {
   const log = deps.logger.child({ client: remoteAddress });
-  const cleanups: (() => void)[] = [];
+  /** Open streams' cleanups by the message_id that opened them. */
+  const streams = new Map<MessageId, (() => void)[]>();
   let authenticated = !deps.auth.requiresAuth;
   let token: string | null = null;
   let pending = 0;
@@ -69,15 +72,23 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
   const sendError = (messageId: MessageId | null, code: ErrorCode, details: string): void =>
     send({ message_id: messageId, error_code: code, details });
 
-  socket.on('close', () => {
-    closed = true;
-    for (const cleanup of cleanups.splice(0)) {
+  const endStream = (id: MessageId): boolean => {
+    const cleanups = streams.get(id);
+    if (!cleanups) return false;
+    streams.delete(id);
+    for (const cleanup of cleanups) {
       try {
         cleanup();
       } catch (err) {
         log.error({ err }, 'stream cleanup failed');
       }
     }
+    return true;
+  };
+
+  socket.on('close', () => {
+    closed = true;
+    for (const id of [...streams.keys()]) endStream(id);
   });
   socket.on('error', (err) => log.debug({ err }, 'socket error'));
 
@@ -112,13 +123,24 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
           authenticated = !deps.auth.requiresAuth;
           return send({ message_id: messageId, result: { logged_out: true } });
         }
+        if (command === 'unsubscribe') {
+          const target = unsubscribeArgs.safeParse(args);
+          if (!target.success) throw new ApiError('invalid_args', 'unsubscribe takes {"message_id": the id that opened the stream}');
+          if (!endStream(target.data.message_id)) throw new ApiError('not_found', 'no open stream with that message_id');
+          return send({ message_id: messageId, result: { unsubscribed: target.data.message_id } });
+        }
         const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
         if (!spec) throw new ApiError('unknown_command', `unknown command ${JSON.stringify(command)}`);
         const checked = spec.args.safeParse(args);
         if (!checked.success) throw new ApiError('invalid_args', z.prettifyError(checked.error).replace(/\n/g, '; '));
         const stream: StreamSink = {
           event: (name, data) => send({ message_id: messageId, event: name, data }),
-          onClose: (cleanup) => (closed ? cleanup() : cleanups.push(cleanup)),
+          onClose: (cleanup) => {
+            if (closed) return cleanup();
+            const list = streams.get(messageId) ?? [];
+            list.push(cleanup);
+            streams.set(messageId, list);
+          },
         };
         const result = await spec.handler(checked.data, { services: deps.services, stream });
         send({ message_id: messageId, result: result ?? null });

@@ -20,6 +20,7 @@ import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scan
 import { MAX_YAML_BYTES, parseDeviceYaml, type DeviceYaml } from '../config/device-yaml.js';
 import { deviceEntry, type SidecarStore } from '../sidecar/sidecar-store.js';
 import { readStorageJson, storageJsonPath } from '../storage/storage-json.js';
+import type { ArchivedDevice, RemovalReport } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { checkBuildFolderDeletable, defaultBuildRoots, type GuardVerdict } from './delete-guard.js';
@@ -46,23 +47,8 @@ export interface DeviceFilesOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface RemovalReport {
-  configuration: string;
-  /**
-   * `deleted`: the build folder (or a symlink standing in for it) is gone;
-   * `none`: there was nothing to delete; `refused`: the guard refused it, or
-   * the deletion failed part way (see `reason`). The YAML was handled either way.
-   */
-  build_folder: 'deleted' | 'none' | 'refused';
-  reason?: string;
-}
+export type { ArchivedDevice, RemovalReport };
 
-export interface ArchivedDevice {
-  configuration: string;
-  name: string;
-  friendly_name: string | null;
-  comment: string | null;
-}
 
 interface BuildFolderPlan {
   /** The folder we would wipe, before the guard; null when there is none. */

@@ -369,15 +369,18 @@ export class JobQueue {
 
   /** Drops finished jobs from history (and the sidecar); returns how many. */
   clear(): number {
-    let removed = 0;
+    const removed: string[] = [];
     for (const [id, entry] of this.entries) {
       if (isFinished(entry.job.status)) {
         this.entries.delete(id);
-        removed++;
+        removed.push(id);
       }
     }
-    if (removed > 0) void this.persist();
-    return removed;
+    if (removed.length > 0) {
+      void this.persist();
+      this.emit({ event: 'jobs_cleared', data: { job_ids: removed } });
+    }
+    return removed.length;
   }
 
   /** Every job event, `job_output` included. Returns an unsubscribe function. */

@@ -36,4 +36,6 @@ export function isFinished(status: JobStatus): boolean {
 
 export type JobEvent =
   | { event: 'job_queued' | 'job_started' | 'job_completed' | 'job_failed' | 'job_cancelled'; data: FirmwareJobSummary }
-  | { event: 'job_output'; data: { job_id: string; line: string } };
+  | { event: 'job_output'; data: { job_id: string; line: string } }
+  /** `firmware/clear` dropped these finished jobs from the history. */
+  | { event: 'jobs_cleared'; data: { job_ids: string[] } };

@@ -75,3 +75,23 @@ export interface BulkResult {
   error?: string;
   job_id?: string;
 }
+
+/** What archive or delete did with the device's build folder. */
+export interface RemovalReport {
+  configuration: string;
+  /**
+   * `deleted`: the build folder (or a symlink standing in for it) is gone;
+   * `none`: there was nothing to delete; `refused`: the guard refused it, or
+   * the deletion failed part way (see `reason`). The YAML was handled either way.
+   */
+  build_folder: 'deleted' | 'none' | 'refused';
+  reason?: string;
+}
+
+/** A YAML in `<config>/archive/`. */
+export interface ArchivedDevice {
+  configuration: string;
+  name: string;
+  friendly_name: string | null;
+  comment: string | null;
+}
