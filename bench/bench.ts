@@ -7,9 +7,11 @@
  *   config dir of 20 devices × 25,000 files in realistic build trees
  *   (`.piolibdeps` several levels deep), and a sweep config dir of 1,000
  *   compiled devices with tiny build folders (the sweep never walks).
- * - Everything runs in this one process and on one warm page cache: each
- *   tool runs once untimed before its timed runs, and the timed runs are
- *   interleaved (ours, du, python, ours, du, ...) so drift hits all alike.
+ * - Everything runs in this one process and on one warm page cache: a
+ *   `sync` first (so writeback of fresh fixtures does not land in a timed
+ *   run), then each tool runs once untimed before its timed runs, and the
+ *   timed runs are interleaved (ours, du, python, ours, du, ...) so drift
+ *   hits all alike.
  *   Reported figures are medians of `BENCH_RUNS` (default 5) runs.
  * - "Ours" is a persistent `WalkPool({ size: 2 })` (start-up reported
  *   separately, not in the walk times). The fleet is walked the way the
@@ -32,10 +34,12 @@
  * written to `.bench/results.json`. Exit code is 0 even when a target fails:
  * this is a measurement, not a test.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { findStaleBuildDirs, type BuildTarget } from '../src/build-size/build-size.js';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { runSizesPass } from '../src/commands/sizes.js';
@@ -57,6 +61,9 @@ const MIN_SWEEP_RUNS = 20;
 const TARGET_DU_RATIO = 1.0;
 const TARGET_PYTHON_SPEEDUP = 2.5;
 const TARGET_SWEEP_MS = 25;
+
+/** A 1-minute load average above this on a 2-core box means the timings are noisy. */
+const BUSY_LOAD = 0.5;
 
 const logger = createLogger('silent');
 
@@ -251,6 +258,10 @@ interface Target {
   detail: string;
 }
 
+function fmtLoad(load: readonly number[]): string {
+  return load.map((value) => value.toFixed(2)).join(' / ');
+}
+
 function targetLine(target: Target): string {
   return `  ${target.pass ? 'PASS' : 'FAIL'}  ${target.name}: ${target.detail}`;
 }
@@ -284,6 +295,7 @@ async function main(): Promise<void> {
   const benchDir = path.join(root, '.bench');
   mkdirSync(benchDir, { recursive: true });
   const versions = await toolVersions();
+  const loadBefore = os.loadavg();
 
   say('device-builder bench');
   say(
@@ -291,6 +303,10 @@ async function main(): Promise<void> {
       `${versions.python}, ${versions.du}`,
   );
   say(`runs: median of ${settings.runs} (sweep: ${settings.sweepRuns}), warm cache, pool size ${POOL_SIZE}`);
+  say(`load average (1/5/15 min): ${fmtLoad(loadBefore)}`);
+  if ((loadBefore[0] ?? 0) > BUSY_LOAD) {
+    say(`  note: the machine is busy; a ${POOL_SIZE}-thread walker suffers more from that than single-threaded du.`);
+  }
   say();
 
   // Fixtures ---------------------------------------------------------------
@@ -319,6 +335,10 @@ async function main(): Promise<void> {
     say,
   );
   say(describeFixture('  sweep', sweepFixture, settings.sweepDevices, SWEEP_FILES_PER_DEVICE));
+  // Freshly generated trees leave gigabytes of dirty pages; their writeback
+  // would land in the middle of the timed runs.
+  const flushed = await timed(() => promisify(execFile)('sync'));
+  say(`  sync (flush pending writeback before timing): ${fmtMs(flushed.ms)} ms`);
   say();
 
   // Pool start-up: construct and bring both workers up (two tasks at once).
@@ -423,6 +443,12 @@ async function main(): Promise<void> {
     ];
     say('Targets');
     for (const target of targets) say(targetLine(target));
+    const loadAfter = os.loadavg();
+    say(
+      `  (noise check: best-of-${settings.runs} fleet ours/du ${fmtRatio(fleetWalk.ours.min / fleetWalk.du.min)}, ` +
+        `python/ours ${fmtRatio(fleetWalk.pythonWalk.min / fleetWalk.ours.min)}; ` +
+        `load average before ${fmtLoad(loadBefore)}, after ${fmtLoad(loadAfter)})`,
+    );
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     say();
     say(`Peak RSS of the bench process (main thread + walk workers): ${peakRssMb.toFixed(0)} MB`);
@@ -431,6 +457,8 @@ async function main(): Promise<void> {
     const results = {
       timestamp: new Date().toISOString(),
       environment: {
+        loadAverageBefore: loadBefore,
+        loadAverageAfter: loadAfter,
         node: process.version,
         cores: os.cpus().length,
         totalMemBytes: os.totalmem(),
