@@ -84,19 +84,14 @@ function fileError(err: unknown): never {
   throw err;
 }
 
-async function archiveOne(services: ApiServices, configuration: string) {
+/**
+ * Archive or delete one device: both wipe its build folder, so both wait for
+ * its job, and both change which build folders are orphans.
+ */
+async function removeOne(services: ApiServices, configuration: string, action: 'archive' | 'delete') {
   requireDevice(services, configuration);
   requireNoActiveJob(services, configuration);
-  const report = await services.files.archive(configuration).catch(fileError);
-  await services.catalog.reload(configuration);
-  services.refresher.requestSweep([ORPHAN_SOURCE]);
-  return report;
-}
-
-async function deleteOne(services: ApiServices, configuration: string) {
-  requireDevice(services, configuration);
-  requireNoActiveJob(services, configuration);
-  const report = await services.files.delete(configuration).catch(fileError);
+  const report = await services.files[action](configuration).catch(fileError);
   await services.catalog.reload(configuration);
   services.refresher.requestSweep([ORPHAN_SOURCE]);
   return report;
@@ -151,10 +146,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
 
   'devices/list': define(noArgs, (_args, { services }) => services.catalog.list()),
 
-  'devices/archive': define(configurationOnly, ({ configuration }, { services }) => archiveOne(services, configuration)),
+  'devices/archive': define(configurationOnly, ({ configuration }, { services }) => removeOne(services, configuration, 'archive')),
   'devices/archive_bulk': define(configurationList, ({ configurations }, { services }) =>
     bulk(configurations, async (configuration) => {
-      await archiveOne(services, configuration);
+      await removeOne(services, configuration, 'archive');
     }),
   ),
   'devices/unarchive': define(configurationOnly, async ({ configuration }, { services }) => {
@@ -162,10 +157,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
     return services.catalog.reload(configuration);
   }),
   'devices/list_archived': define(noArgs, (_args, { services }) => services.files.listArchived()),
-  'devices/delete': define(configurationOnly, ({ configuration }, { services }) => deleteOne(services, configuration)),
+  'devices/delete': define(configurationOnly, ({ configuration }, { services }) => removeOne(services, configuration, 'delete')),
   'devices/delete_bulk': define(configurationList, ({ configurations }, { services }) =>
     bulk(configurations, async (configuration) => {
-      await deleteOne(services, configuration);
+      await removeOne(services, configuration, 'delete');
     }),
   ),
   'devices/delete_archived': define(configurationOnly, async ({ configuration }, { services }) => {

@@ -13,9 +13,9 @@
  *   logged for the latter two). Replacing it later is safe: it only holds
  *   hashes, so the worst case is that users log in again.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fsp, constants as fsConstants } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -148,39 +148,8 @@ export class SessionStore {
   }
 
   private async writeAtomic(data: unknown): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     // 0600 from creation, so the file is never readable by others, not even briefly.
-    const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      // Data on disk before the rename makes it visible.
-      await handle.sync();
-    } catch (err) {
-      await handle.close();
-      await fsp.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await handle.close();
-    try {
-      await fsp.rename(tmp, this.path);
-    } catch (err) {
-      await fsp.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await syncDir(this.dir);
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, 0o600);
   }
-}
 
-/** fsync a folder so a rename inside it survives power loss. */
-async function syncDir(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some file systems (and Windows) refuse to fsync a folder; the rename
-    // is still atomic, only its durability across power loss is weaker.
-  } finally {
-    await handle?.close();
-  }
 }

@@ -81,6 +81,16 @@ export function breakdownOf(walk: WalkResult): BuildSizeBreakdown | null {
   return { pioenvs, piolibdeps, src, other: other + lock, cleanable: cleanableBytes(walk.breakdown) };
 }
 
+/** The cache entry of a folder we size outside the device entries (orphans, PlatformIO parts). */
+export function folderCacheEntry(result: BuildSizeRefreshResult): Record<string, number> {
+  return {
+    build_size_bytes: result.sizeBytes,
+    build_disk_bytes: result.walk.diskBytes,
+    build_size_dir_mtime: result.signal.dirMtime,
+    build_size_info_mtime: result.signal.infoMtime,
+  };
+}
+
 /**
  * The cache entry a refresh writes: the Python tool's triple plus our
  * allocated size and breakdown. Zeros and nulls remove their keys, so an

@@ -21,6 +21,7 @@ import { MAX_YAML_BYTES, parseDeviceYaml, type DeviceYaml } from '../config/devi
 import { deviceEntry, type SidecarStore } from '../sidecar/sidecar-store.js';
 import { readStorageJson, storageJsonPath } from '../storage/storage-json.js';
 import type { ArchivedDevice, RemovalReport } from '../shared/protocol.js';
+import { syncDir } from '../util/atomic-file.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { checkBuildFolderDeletable, defaultBuildRoots, type GuardVerdict } from './delete-guard.js';
@@ -82,19 +83,6 @@ async function unlinkIfPresent(target: string): Promise<void> {
     await fsp.unlink(target);
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
-  }
-}
-
-/** fsync a folder so a rename or unlink inside it survives power loss; best effort. */
-async function syncDir(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some file systems refuse to fsync a folder; the rename still happened.
-  } finally {
-    await handle?.close();
   }
 }
 

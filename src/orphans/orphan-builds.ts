@@ -14,7 +14,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { BuildSizeRefreshResult, BuildTarget } from '../build-size/build-size.js';
+import { folderCacheEntry, type BuildSizeRefreshResult, type BuildTarget } from '../build-size/build-size.js';
 import { cachedSignal } from '../build-size/freshness.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-guard.js';
@@ -185,12 +185,7 @@ export class OrphanBuilds {
       const next: Section = { ...(typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Section) : {}) };
       if (result.sizeBytes === 0 && result.signal.dirMtime === 0) delete next[dir];
       else {
-        next[dir] = {
-          build_size_bytes: result.sizeBytes,
-          build_disk_bytes: result.walk.diskBytes,
-          build_size_dir_mtime: result.signal.dirMtime,
-          build_size_info_mtime: result.signal.infoMtime,
-        };
+        next[dir] = folderCacheEntry(result);
       }
       return Object.keys(next).length > 0 ? next : undefined;
     });

@@ -12,7 +12,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { BuildSizeRefreshResult, BuildTarget } from '../build-size/build-size.js';
+import { folderCacheEntry, type BuildSizeRefreshResult, type BuildTarget } from '../build-size/build-size.js';
 import { cachedSignal, NO_SIGNAL } from '../build-size/freshness.js';
 import type { WalkProgress } from '../build-size/walk-pool.js';
 import type { SizeSource } from '../refresher/size-source.js';
@@ -103,12 +103,7 @@ export class PlatformioCache {
       const parts = { ...(sameDir && typeof base.parts === 'object' && base.parts !== null ? base.parts : {}) };
       if (result.signal.dirMtime === 0) delete parts[part];
       else {
-        parts[part] = {
-          build_size_bytes: result.sizeBytes,
-          build_disk_bytes: result.walk.diskBytes,
-          build_size_dir_mtime: result.signal.dirMtime,
-          build_size_info_mtime: result.signal.infoMtime,
-        };
+        parts[part] = folderCacheEntry(result);
       }
       return Object.keys(parts).length > 0 ? { path: this.dir, parts } : undefined;
     });

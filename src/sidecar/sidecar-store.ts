@@ -18,8 +18,9 @@
  *   it, its bytes are kept as `.device-builder.json.corrupt-<timestamp>`.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, constants as fsConstants } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { removeStaleTemps, writeFileAtomic } from '../util/atomic-file.js';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -187,28 +188,11 @@ export class SidecarStore {
    * temp (ours or the Python tool's) is never pulled from under it.
    */
   async cleanStaleTemps(): Promise<number> {
-    const prefix = `${SIDECAR_FILE}.tmp-`;
-    let removed = 0;
-    let names: string[];
-    try {
-      names = await fsp.readdir(this.configDir);
-    } catch {
-      return 0;
-    }
-    for (const name of names) {
-      if (!name.startsWith(prefix)) continue;
-      const pid = Number(name.slice(prefix.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
-      try {
-        await fsp.unlink(path.join(this.configDir, name));
-        removed++;
-      } catch {
-        // Another cleaner got it first.
-      }
-    }
+    const removed = await removeStaleTemps(this.path);
     if (removed > 0) this.log.info({ removed }, 'removed stale sidecar temp files');
     return removed;
   }
+
 
   private async load(): Promise<LoadedFile> {
     let raw: Buffer;
@@ -243,48 +227,6 @@ export class SidecarStore {
   }
 
   private async writeAtomic(data: SidecarData): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      // Data on disk before the rename makes it visible: after a power loss
-      // the name points at complete bytes or at the old file.
-      await handle.sync();
-    } catch (err) {
-      await handle.close();
-      await fsp.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await handle.close();
-    try {
-      await fsp.rename(tmp, this.path);
-    } catch (err) {
-      await fsp.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await syncDir(this.configDir);
-  }
-}
-
-/** fsync a folder so a rename inside it survives power loss. */
-async function syncDir(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some file systems (and Windows) refuse to fsync a folder; the rename
-    // is still atomic, only its durability across power loss is weaker.
-  } finally {
-    await handle?.close();
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`);
   }
 }

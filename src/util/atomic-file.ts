@@ -1,0 +1,94 @@
+/**
+ * Crash-safe file replacement, shared by every file we own (the sidecar,
+ * the sessions file) and by file moves:
+ * write a temp file in the same folder, fsync it, rename it over the target,
+ * then fsync the folder. After a crash or power loss at any point the target
+ * holds either the old bytes or the new ones, never a torn mix.
+ *
+ * Temp names carry the writer's pid (`<file>.tmp-<pid>-<random>`) so a
+ * cleaner can tell a dead writer's leftovers from a live writer's temp.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+/** The temp-file prefix for `file`; everything after it is `<pid>-<random>`. */
+export function tempPrefix(file: string): string {
+  return `${path.basename(file)}.tmp-`;
+}
+
+/** Atomically replaces `file` with `data`, created with `mode` (never wider, not even briefly). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `${tempPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+  try {
+    await handle.writeFile(data);
+    // Data on disk before the rename makes it visible: after a power loss
+    // the name points at complete bytes or at the old file.
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+  try {
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(path.dirname(file));
+}
+
+/** fsync a folder so a rename or unlink inside it survives power loss; best effort. */
+export async function syncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some file systems (and Windows) refuse to fsync a folder; the rename
+    // is still atomic, only its durability across power loss is weaker.
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Removes temp files of `file` left by writers that died between write and
+ * rename. Only temps whose owning process is gone are touched, so a live
+ * writer's temp (ours or another tool's) is never pulled from under it.
+ */
+export async function removeStaleTemps(file: string): Promise<number> {
+  const dir = path.dirname(file);
+  const prefix = tempPrefix(file);
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    try {
+      await fsp.unlink(path.join(dir, name));
+      removed++;
+    } catch {
+      // Another cleaner got it first.
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
