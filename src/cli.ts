@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { renderSizesTable, resolveConfigDir, runSizesPass, sizesReportJson, UsageError } from './commands/sizes.js';
+import { startProgress } from './commands/progress.js';
 import { runServe, type ServeCliOptions } from './commands/serve.js';
 import { createLogger } from './util/log.js';
 
@@ -34,7 +35,7 @@ program
   .action(async (configDirArg: string | undefined, options: { json?: boolean }) => {
     const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'warn');
     const configDir = resolveConfigDir(configDirArg);
-    const progress = startProgress();
+    const progress = startProgress(process.stderr);
     try {
       const report = await runSizesPass(configDir, { logger, onProgress: progress.update });
       progress.clear();
@@ -73,29 +74,6 @@ program
     const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'info');
     await runServe(configDirArg, options, logger);
   });
-
-/** A progress line on stderr, only on a terminal and only once the pass has taken a second. */
-function startProgress(): { update: (walked: number, configuration: string) => void; clear: () => void } {
-  if (!process.stderr.isTTY) return { update: () => undefined, clear: () => undefined };
-  let text = 'Checking build folders…';
-  let shown = false;
-  const draw = (): void => {
-    shown = true;
-    process.stderr.write(`\r\x1b[2K${text}`);
-  };
-  const timer = setTimeout(draw, 1000);
-  return {
-    update: (walked, configuration) => {
-      text = `Measuring build folders… ${walked} walked (last: ${configuration})`;
-      if (shown) draw();
-    },
-    clear: () => {
-      clearTimeout(timer);
-      if (shown) process.stderr.write('\r\x1b[2K');
-      shown = false;
-    },
-  };
-}
 
 try {
   await program.parseAsync(process.argv);
