@@ -48,6 +48,7 @@ import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
 import { resolveDataDir } from '../src/storage/storage-json.js';
 import { createLogger } from '../src/util/log.js';
 import { ensureFixture, type Fixture } from './fixtures.js';
+import { measureServerLatency } from './server-latency.js';
 import { pythonStartupMs, runDu, runPython, toolVersions } from './reference.js';
 import { fmtInt, fmtMs, fmtRatio, median, renderTable, round, summarize, timed, type Sample } from './stats.js';
 
@@ -61,6 +62,7 @@ const MIN_SWEEP_RUNS = 20;
 const TARGET_DU_RATIO = 1.0;
 const TARGET_PYTHON_SPEEDUP = 2.5;
 const TARGET_SWEEP_MS = 25;
+const TARGET_SERVER_MS = 50;
 
 /** A 1-minute load average above this on a 2-core box means the timings are noisy. */
 const BUSY_LOAD = 0.5;
@@ -179,7 +181,9 @@ interface SizesPasses {
 /** The CLI path: cold (sidecar deleted first, every device walked) then warm (nothing changed). */
 async function measureSizesPasses(configDir: string, runs: number): Promise<SizesPasses> {
   const sidecar = path.join(configDir, SIDECAR_FILE);
-  const pass = () => runSizesPass(configDir, { logger, poolSize: POOL_SIZE });
+  // The machine's own PlatformIO folder is not part of the fleet being compared.
+  const env = { ...process.env, PLATFORMIO_CORE_DIR: path.join(configDir, '.no-platformio') };
+  const pass = () => runSizesPass(configDir, { logger, poolSize: POOL_SIZE, env });
   const coldPass = async () => {
     rmSync(sidecar, { force: true });
     return timed(pass);
@@ -358,6 +362,8 @@ async function main(): Promise<void> {
     const passes = await measureSizesPasses(fleet.configDir, settings.runs);
     say(`Measuring: warm sweep of ${fmtInt(settings.sweepDevices)} devices …`);
     const sweep = await measureSweep(pool, sweepFixture.configDir, settings.sweepRuns);
+    say(`Measuring: server latency with ${fmtInt(settings.sweepDevices)} devices …`);
+    const latency = await measureServerLatency(benchDir, settings.sweepDevices, settings.sweepRuns);
     await pythonStartupMs(); // warm-up
     const pyStartup: number[] = [];
     for (let run = 0; run < settings.runs; run++) pyStartup.push(await pythonStartupMs());
@@ -380,6 +386,10 @@ async function main(): Promise<void> {
         '—',
       ],
     ];
+    rows.push(
+      [`devices/list, ${fmtInt(latency.devices)} devices (${fmtInt(latency.listBytes)} B)`, fmtMs(latency.listMs, 2), '—', '—', '—', '—'],
+      [`subscribe_events → initial_state, ${fmtInt(latency.devices)} devices`, fmtMs(latency.subscribeMs, 2), '—', '—', '—', '—'],
+    );
     say(renderTable(['', 'ours ms', 'du -sb ms', 'python ms walk (process)', 'ours/du', 'python/ours'], rows));
     say('  ¹ compared with the fleet du/python figures: the same job (size every build folder) from scratch,');
     say('    including YAML scan, StorageJSON, pool start-up and one fsync\'d sidecar write per device.');
@@ -436,6 +446,11 @@ async function main(): Promise<void> {
         detail: `walked ${passes.warmWalked.join(', ')} (cold passes walked ${passes.coldWalked.join(', ')})`,
       },
       {
+        name: `devices/list and subscribe_events with ${fmtInt(latency.devices)} devices ≤ ${TARGET_SERVER_MS} ms`,
+        pass: latency.listMs <= TARGET_SERVER_MS && latency.subscribeMs <= TARGET_SERVER_MS,
+        detail: `${fmtMs(latency.listMs, 2)} ms and ${fmtMs(latency.subscribeMs, 2)} ms (loopback round trips, client parse included)`,
+      },
+      {
         name: 'ours and python agree on bytes and files',
         pass: fleetWalk.oursBytes === fleetWalk.pythonBytes && fleetWalk.oursFiles === fleetWalk.pythonFiles,
         detail: `${fmtInt(fleetWalk.oursBytes)} B / ${fmtInt(fleetWalk.oursFiles)} files vs ${fmtInt(fleetWalk.pythonBytes)} B / ${fmtInt(fleetWalk.pythonFiles)} files`,
@@ -476,6 +491,7 @@ async function main(): Promise<void> {
       fleet: fleetWalk,
       sizesPass: passes,
       sweep,
+      serverLatency: latency,
       ratios: {
         oneDeviceOursOverDu: one.ours.median / one.du.median,
         oneDevicePythonOverOurs: one.pythonWalk.median / one.ours.median,

@@ -72,6 +72,8 @@ export async function measureServerLatency(root: string, devices = 1000, runs = 
     password: null,
     logger: createLogger('silent'),
     webRoot: null,
+    sweepIntervalMs: 0,
+    env: { ...process.env, PLATFORMIO_CORE_DIR: path.join(configDir, '.no-platformio') },
   });
   const url = `${(await server.start()).replace('http', 'ws')}ws`;
   try {
