@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { REPO_ROOT } from '../helpers/run-cli.js';
 
@@ -56,6 +56,8 @@ export interface PageOptions {
   width?: number;
   height?: number;
   colorScheme?: 'light' | 'dark';
+  /** Runs before the page loads (e.g. to listen to its WebSocket frames). */
+  beforeLoad?: (page: Page) => void;
 }
 
 /** A fresh browser context (own localStorage) and page; console errors are collected. */
@@ -75,6 +77,7 @@ export async function openPage(
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(msg.text());
   });
+  options.beforeLoad?.(page);
   await page.goto(url);
   return { context, page, errors };
 }
@@ -84,6 +87,38 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage });
   return file;
+}
+
+/** A screenshot of one element (a section, a dialog) rather than the viewport. */
+export async function screenshotOf(locator: Locator, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await locator.screenshot({ path: file });
+  return file;
+}
+
+/** The JSON frames the page sends on its WebSocket; attach with `beforeLoad`. */
+export function recordSentFrames(page: Page): Record<string, unknown>[] {
+  const frames: Record<string, unknown>[] = [];
+  page.on('websocket', (socket) => {
+    socket.on('framesent', (frame) => {
+      if (typeof frame.payload !== 'string') return;
+      try {
+        frames.push(JSON.parse(frame.payload) as Record<string, unknown>);
+      } catch {
+        // Not JSON: not ours.
+      }
+    });
+  });
+  return frames;
+}
+
+/** A file of `bytes` apparent size that takes (almost) no disk. */
+export function sparseFile(file: string, bytes: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const handle = fs.openSync(file, 'w');
+  fs.ftruncateSync(handle, Math.max(0, Math.floor(bytes)));
+  fs.closeSync(handle);
 }
 
 export interface DeviceSpec {

@@ -88,6 +88,63 @@ describe('ApiClient', () => {
     expect(events).toEqual(['initial_state', 'device_added']);
   });
 
+  it('ends a closed stream on the server with unsubscribe, once its result is in', async () => {
+    const { client } = makeClient();
+    client.start();
+    FakeSocket.last.open();
+    const socket = FakeSocket.last;
+    const unsubscribes = () => socket.sent.filter((f) => f['command'] === 'unsubscribe');
+
+    // Closed after the result: unsubscribe at once.
+    const follow = client.stream('firmware/follow_job', { job_id: 'j1' }, () => undefined);
+    const followId = socket.lastSent('firmware/follow_job')['message_id'];
+    socket.reply('firmware/follow_job', { job: null, history: [] });
+    await follow.result;
+    follow.close();
+    follow.close(); // twice is once
+    await flush();
+    expect(unsubscribes().map((f) => f['args'])).toEqual([{ message_id: followId }]);
+
+    // Closed before the result: the server may not have opened it yet, so wait for the result.
+    const early = client.stream('firmware/follow_job', { job_id: 'j2' }, () => undefined);
+    const earlyId = socket.lastSent('firmware/follow_job')['message_id'];
+    early.close();
+    await flush();
+    expect(unsubscribes()).toHaveLength(1);
+    socket.receive({ message_id: earlyId, result: { job: null, history: [] } });
+    await flush();
+    expect(unsubscribes().map((f) => f['args'])).toEqual([{ message_id: followId }, { message_id: earlyId }]);
+
+    // A stream the server refused needs no unsubscribe.
+    const refused = client.stream('firmware/follow_job', { job_id: 'nope' }, () => undefined);
+    refused.result.catch(() => undefined);
+    socket.receive({ message_id: socket.lastSent('firmware/follow_job')['message_id'], error_code: 'not_found', details: 'no job nope' });
+    refused.close();
+    await flush();
+    expect(unsubscribes()).toHaveLength(2);
+    // The server's answer to unsubscribe (or its not_found) is nothing to act on.
+    socket.receive({ message_id: unsubscribes()[0]?.['message_id'], result: { unsubscribed: followId } });
+    socket.receive({ message_id: unsubscribes()[1]?.['message_id'], error_code: 'not_found', details: 'gone' });
+    await flush();
+  });
+
+  it('does not unsubscribe a stream of a connection that is gone', async () => {
+    const { client } = makeClient();
+    client.start();
+    FakeSocket.last.open();
+    const first = FakeSocket.last;
+    const handle = client.stream('subscribe_events', {}, () => undefined);
+    first.reply('subscribe_events', null);
+    await handle.result;
+    first.close();
+    client.retryNow();
+    FakeSocket.last.open();
+    handle.close();
+    await flush();
+    expect(FakeSocket.last.sent.some((f) => f['command'] === 'unsubscribe')).toBe(false);
+    expect(first.sent.some((f) => f['command'] === 'unsubscribe')).toBe(false);
+  });
+
   it('refuses requests while offline and fails pending ones when the socket drops', async () => {
     const { client } = makeClient();
     await expect(client.request('devices/list', {})).rejects.toBeInstanceOf(RequestError);

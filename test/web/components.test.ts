@@ -7,63 +7,16 @@
  * The browser tests (test/e2e) cover the same against the real server.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, memoryTokens } from '../../web/src/api/client.js';
 import '../../web/src/components/device-drawer.js';
 import '../../web/src/components/devices-table.js';
 import { VIRTUALIZE_OVER } from '../../web/src/components/devices-table.js';
 import '../../web/src/components/fleet-summary.js';
 import '../../web/src/components/toast-stack.js';
-import { Actions } from '../../web/src/state/actions.js';
-import type { AppContext, ConfirmOptions } from '../../web/src/state/context.js';
-import { Store } from '../../web/src/state/store.js';
 import { PREF_COLUMNS, PREF_SORT } from '../../web/src/state/table-model.js';
 import { Toasts } from '../../web/src/state/toasts.js';
-import type { Device } from '../../src/shared/device.js';
-import { device, FakeSocket, job, MB } from './fixtures.js';
+import { harness, mount, root, settle } from './dom-harness.js';
+import { device, job, MB } from './fixtures.js';
 
-interface Harness {
-  ctx: AppContext;
-  socket: FakeSocket;
-  opened: string[];
-}
-
-function harness(devices: Device[]): Harness {
-  FakeSocket.reset();
-  const client = new ApiClient({ url: 'ws://t/ws', socketFactory: (url) => new FakeSocket(url), tokens: memoryTokens() });
-  const store = new Store(client, { schedule: (fn) => fn() });
-  const toasts = new Toasts();
-  const opened: string[] = [];
-  const ui = {
-    openDevice: (c: string) => opened.push(`device:${c}`),
-    openLog: (id: string) => opened.push(`log:${id}`),
-    openJobs: () => opened.push('jobs'),
-    openArchived: () => opened.push('archived'),
-    confirm: (_o: ConfirmOptions) => Promise.resolve(true),
-  };
-  const actions = new Actions(client, store, toasts, { openLog: ui.openLog });
-  client.start();
-  const socket = FakeSocket.last;
-  socket.open();
-  store.applyEvent('initial_state', { devices, firmware_jobs: [] });
-  return { ctx: { client, store, actions, toasts, ui }, socket, opened };
-}
-
-async function mount<K extends 'db-devices-table' | 'db-fleet-summary' | 'db-device-drawer' | 'db-toast-stack'>(
-  tag: K,
-  setup: (el: HTMLElementTagNameMap[K]) => void,
-): Promise<HTMLElementTagNameMap[K]> {
-  const el = document.createElement(tag);
-  setup(el);
-  document.body.append(el);
-  await (el as unknown as { updateComplete: Promise<unknown> }).updateComplete;
-  return el;
-}
-
-async function settle(el: Element): Promise<void> {
-  await (el as unknown as { updateComplete: Promise<unknown> }).updateComplete;
-}
-
-const root = (el: Element) => el.shadowRoot as ShadowRoot;
 const fleet = () => [
   device('kitchen', { friendly_name: 'Kitchen Light', build_size_bytes: 212.4 * MB, address: '192.168.1.42' }),
   device('office', { friendly_name: 'Office', build_size_bytes: 0 }),

@@ -1,7 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient, memoryTokens } from '../../web/src/api/client.js';
 import { Store } from '../../web/src/state/store.js';
+import type { PlatformioSummary } from '../../src/shared/protocol.js';
 import { device, FakeSocket, flush, job } from './fixtures.js';
+
+const pio = (cache: number): PlatformioSummary => ({
+  path: '/root/.platformio',
+  bytes: 1000 + cache,
+  parts: { packages: 1000, platforms: 0, '.cache': cache },
+  walking: null,
+});
 
 function setup() {
   const client = new ApiClient({ url: 'ws://t/ws', socketFactory: (url) => new FakeSocket(url), tokens: memoryTokens() });
@@ -73,6 +81,43 @@ describe('Store', () => {
     socket.receive({ message_id: socket.lastSent('preferences/set')['message_id'], error_code: 'invalid_args', details: 'no' });
     await expect(saving).rejects.toThrow('no');
     expect(store.preferences['sort']).toBe('old');
+  });
+
+  it('keeps the unused build folders and the PlatformIO summary, live', () => {
+    const { store } = setup();
+    const orphan = { build_path: '/c/.esphome/build/old', build_size_bytes: 42, build_disk_bytes: 48 };
+    store.applyEvent('initial_state', { devices: [], firmware_jobs: [], orphans: [orphan], platformio: pio(5) });
+    expect(store.orphans).toEqual([orphan]);
+    expect(store.platformio?.parts['.cache']).toBe(5);
+    const revision = store.storageRevision;
+
+    store.applyEvent('orphans_updated', { orphans: [] });
+    expect(store.orphans).toEqual([]);
+    store.applyEvent('platformio_progress', { part: 'packages', files: 120, bytes: 4096 });
+    expect(store.platformio?.walking).toEqual({ part: 'packages', files: 120, bytes: 4096 });
+    expect(store.platformio?.parts['.cache']).toBe(5);
+    store.applyEvent('platformio_updated', pio(0));
+    expect(store.platformio).toEqual(pio(0));
+    expect(store.storageRevision).toBe(revision + 3);
+
+    // An older server's initial_state without them: empty, not broken.
+    store.applyEvent('initial_state', { devices: [], firmware_jobs: [] });
+    expect(store.orphans).toEqual([]);
+    expect(store.platformio).toBeNull();
+    store.applyEvent('platformio_progress', { part: 'packages', files: 1, bytes: 1 });
+    expect(store.platformio).toBeNull();
+  });
+
+  it('drops the jobs jobs_cleared names', () => {
+    const { store, notified } = setup();
+    store.applyEvent('job_completed', job('a.yaml', { job_id: 'done', status: 'completed' }));
+    store.applyEvent('job_started', job('b.yaml', { job_id: 'live', status: 'running' }));
+    const before = notified();
+    store.applyEvent('jobs_cleared', { job_ids: ['done', 'unknown'] });
+    expect([...store.jobs.keys()]).toEqual(['live']);
+    expect(notified()).toBe(before + 1);
+    store.applyEvent('jobs_cleared', { job_ids: ['unknown'] });
+    expect(notified()).toBe(before + 1);
   });
 
   it('coalesces notifications through its scheduler', () => {

@@ -10,6 +10,9 @@
  *   `requires_auth`, a stored token is resumed (`auth/login {token}`) or the
  *   page asks for the password. The token lives in localStorage so a reload
  *   stays signed in.
+ * - Closing a stream stops its events at once and sends `unsubscribe` so the
+ *   server stops producing them (after the stream's result arrived: before
+ *   that the server may not have opened it yet).
  * - When the socket drops, every pending request fails with `disconnected`,
  *   streams end, and the client retries on the {@link backoffDelay} schedule
  *   until it is back; `onReady` listeners then re-subscribe. The status
@@ -101,7 +104,7 @@ export type EventHandler = (event: string, data: unknown) => void;
 export interface StreamHandle<R> {
   /** The command's result (after any events the server sent first). */
   result: Promise<R>;
-  /** Stops delivering events to the handler. */
+  /** Stops delivering events to the handler and ends the stream on the server (`unsubscribe`). */
   close(): void;
 }
 
@@ -225,14 +228,23 @@ export class ApiClient {
     const guarded: EventHandler = (event, data) => {
       if (open) onEvent(event, data);
     };
-    const result =
-      this.current.phase === 'online'
-        ? (this.send(command, args, guarded) as Promise<ResultOf<C>>)
-        : Promise.reject(new RequestError('offline', 'not connected to the server'));
+    if (this.current.phase !== 'online') {
+      return { result: Promise.reject(new RequestError('offline', 'not connected to the server')), close: () => void (open = false) };
+    }
+    const socket = this.socket;
+    const sent = this.sendFrame(command, args, guarded);
     return {
-      result,
+      result: sent.promise as Promise<ResultOf<C>>,
       close: () => {
+        if (!open) return;
         open = false;
+        if (sent.id === null) return;
+        const id = sent.id;
+        // Runs after the result settled, so the stream's routing entry exists (or never will).
+        sent.promise.then(
+          () => this.endStream(id, socket),
+          () => undefined,
+        );
       },
     };
   }
@@ -329,15 +341,28 @@ export class ApiClient {
   }
 
   private send(command: string, args: unknown, onEvent?: EventHandler): Promise<unknown> {
+    return this.sendFrame(command, args, onEvent).promise;
+  }
+
+  private sendFrame(command: string, args: unknown, onEvent?: EventHandler): { id: number | null; promise: Promise<unknown> } {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) {
-      return Promise.reject(new RequestError('disconnected', 'not connected to the server'));
+      return { id: null, promise: Promise.reject(new RequestError('disconnected', 'not connected to the server')) };
     }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const promise = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(onEvent ? { onEvent } : {}) });
       socket.send(JSON.stringify({ command, message_id: id, args: args ?? {} }));
     });
+    return { id, promise };
+  }
+
+  /** Forgets a stream's events and asks the server to end it, if it is still on the same connection. */
+  private endStream(id: MessageId, socket: SocketLike | null): void {
+    this.streams.delete(id);
+    if (socket === null || this.socket !== socket || this.current.phase !== 'online') return;
+    // A stream the server already ended answers not_found: nothing to do either way.
+    this.send('unsubscribe', { message_id: id }).catch(() => undefined);
   }
 
   private dispatch(frame: Record<string, unknown>): void {

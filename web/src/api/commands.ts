@@ -5,22 +5,14 @@
  */
 import type { Device } from '../../../src/shared/device.js';
 import type { FirmwareJob, FirmwareJobSummary } from '../../../src/shared/jobs.js';
-import type { BulkResult } from '../../../src/shared/protocol.js';
-
-/** An archived device as `devices/list_archived` returns it (server: `ArchivedDevice`). */
-export interface ArchivedDevice {
-  configuration: string;
-  name: string;
-  friendly_name: string | null;
-  comment: string | null;
-}
-
-/** What archive/delete report about the build folder (server: `RemovalReport`). */
-export interface RemovalReport {
-  configuration: string;
-  build_folder: 'deleted' | 'none' | 'refused';
-  reason?: string;
-}
+import type {
+  ArchivedDevice,
+  BulkResult,
+  MessageId,
+  OrphanBuild,
+  PlatformioSummary,
+  RemovalReport,
+} from '../../../src/shared/protocol.js';
 
 export interface LoginResult {
   token: string;
@@ -49,12 +41,20 @@ export interface CommandMap {
   'firmware/upload': { args: Configuration & { port?: string }; result: FirmwareJobSummary };
   'firmware/install': { args: Configuration & { port?: string }; result: FirmwareJobSummary };
   'firmware/clean': { args: Configuration; result: FirmwareJobSummary };
+  'firmware/compile_bulk': { args: Configurations; result: BulkResult[] };
   'firmware/clean_bulk': { args: Configurations; result: BulkResult[] };
   'firmware/reset_build_env': { args: NoArgs; result: FirmwareJobSummary };
   'firmware/get_jobs': { args: NoArgs; result: FirmwareJobSummary[] };
   'firmware/cancel': { args: { job_id: string }; result: { job_id: string; cancelled: boolean } };
   'firmware/follow_job': { args: { job_id: string }; result: { job: Omit<FirmwareJob, 'output'> | null; history: string[] } };
   'firmware/clear': { args: NoArgs; result: { removed: number } };
+  'builds/list_orphans': { args: NoArgs; result: OrphanBuild[] };
+  'builds/delete_orphan': { args: { build_path: string }; result: { build_path: string; deleted: boolean } };
+  'builds/rescan': { args: NoArgs; result: { requested: boolean } };
+  'platformio/get': { args: NoArgs; result: PlatformioSummary };
+  'platformio/refresh': { args: NoArgs; result: { requested: boolean } };
+  /** Ends a stream (a followed job, the subscription) opened by `message_id`. */
+  unsubscribe: { args: { message_id: MessageId }; result: { unsubscribed: MessageId } };
   'preferences/get': { args: NoArgs; result: Preferences };
   'preferences/set': { args: { key: string; value: unknown }; result: { key: string; value: unknown } };
 }

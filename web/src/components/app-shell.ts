@@ -4,8 +4,9 @@
  * context (store, actions, toasts) from the client and implements
  * {@link UiHost}: the drawer and the dialogs live here, one instance each.
  *
- * Adding a section (e.g. "Unused build folders") means one more component
- * in `sections()`; it receives the same `.ctx`.
+ * Adding a section means one more component in `sections()`; it receives
+ * the same `.ctx`. Below the devices table: "Unused build folders" and the
+ * PlatformIO cache (with the fleet-wide reset), side by side when wide.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { ApiClient } from '../api/client.js';
@@ -25,7 +26,9 @@ import './fleet-summary.js';
 import './job-log.js';
 import './jobs-dialog.js';
 import './login-screen.js';
+import './platformio-panel.js';
 import './toast-stack.js';
+import './unused-builds.js';
 
 const THEME_LABEL = { system: 'System', light: 'Light', dark: 'Dark' } as const;
 
@@ -196,6 +199,21 @@ export class AppShellElement extends LitElement implements UiHost {
       db-devices-table {
         --sticky-top: 56px;
       }
+      .storage {
+        display: grid;
+        grid-template-columns: repeat(2, minmax(0, 1fr));
+        align-items: start;
+        gap: 16px;
+        margin-top: 24px;
+      }
+      db-unused-builds {
+        scroll-margin-top: 72px;
+      }
+      @media (max-width: 1100px) {
+        .storage {
+          grid-template-columns: minmax(0, 1fr);
+        }
+      }
       main.offline {
         opacity: 0.72;
         transition: opacity 0.2s;
@@ -234,6 +252,10 @@ export class AppShellElement extends LitElement implements UiHost {
         }
         db-fleet-summary {
           margin-bottom: 14px;
+        }
+        .storage {
+          gap: 12px;
+          margin-top: 16px;
         }
       }
     `,
@@ -277,6 +299,10 @@ export class AppShellElement extends LitElement implements UiHost {
 
   openArchived(): void {
     void this.renderRoot.querySelector('db-archived-dialog')?.show();
+  }
+
+  showUnusedBuilds(): void {
+    this.renderRoot.querySelector('db-unused-builds')?.reveal();
   }
 
   confirm(options: ConfirmOptions): Promise<boolean> {
@@ -386,9 +412,13 @@ export class AppShellElement extends LitElement implements UiHost {
 
   /** The page's sections, top to bottom. */
   private sections(ctx: AppContext, online: boolean) {
-    return html`<main class=${online ? '' : 'offline'} aria-label="Devices">
+    return html`<main class=${online ? '' : 'offline'}>
       <db-fleet-summary .ctx=${ctx}></db-fleet-summary>
       <db-devices-table .ctx=${ctx}></db-devices-table>
+      <div class="storage">
+        <db-unused-builds .ctx=${ctx}></db-unused-builds>
+        <db-platformio-panel .ctx=${ctx}></db-platformio-panel>
+      </div>
     </main>`;
   }
 

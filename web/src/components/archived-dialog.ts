@@ -4,7 +4,7 @@
  * after a confirmation.
  */
 import { css, html, LitElement, nothing } from 'lit';
-import type { ArchivedDevice } from '../api/commands.js';
+import type { ArchivedDevice } from '../../../src/shared/protocol.js';
 import { messageOf } from '../state/actions.js';
 import type { AppContext } from '../state/context.js';
 import { icon } from '../ui/icons.js';

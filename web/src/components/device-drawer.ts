@@ -9,20 +9,37 @@
  * disabled, with the reason shown, while a job for the device is queued or
  * running (the server refuses them then, and a clean would replace the job).
  *
- * Sections are separate render methods so later features ("Clean frees X",
- * PlatformIO cache) slot in without touching the others.
+ * Next to the Build Size: what `esphome clean` would free (from the
+ * server's breakdown, also on the broom's label), a compact bar of where
+ * the bytes are (.pioenvs / .piolibdeps / src / other), and the allocated
+ * size ("On disk") when it differs notably from the apparent one (sparse or
+ * compressed files, or many small files rounding up to whole blocks).
+ *
+ * Sections are separate render methods so later features slot in without
+ * touching the others.
  */
 import { css, html, LitElement, nothing } from 'lit';
-import type { Device } from '../../../src/shared/device.js';
+import type { BuildSizeBreakdown, Device } from '../../../src/shared/device.js';
 import { formatBytes } from '../../../src/shared/format.js';
 import type { FirmwareJobSummary } from '../../../src/shared/jobs.js';
 import { JOB_LABELS } from '../state/actions.js';
 import type { AppContext } from '../state/context.js';
+import { allocatedDiffers, breakdownParts, segmentWidth } from '../state/storage-model.js';
 import { StoreController } from '../state/store.js';
 import { displayName, isActiveJob, latestJobs, platformLabel } from '../state/table-model.js';
 import { icon } from '../ui/icons.js';
 import { ModalController } from '../ui/modal.js';
-import { baseStyles, dialogStyles } from '../ui/styles.js';
+import { baseStyles, chartStyles, dialogStyles } from '../ui/styles.js';
+
+const PART_COLOUR = { pioenvs: 'c1', piolibdeps: 'c2', src: 'c4', other: 'c5' } as const;
+const CLEAN_EXPLAINED = 'What esphome clean deletes: .pioenvs, .piolibdeps and dependencies.lock';
+const ON_DISK_EXPLAINED =
+  'Allocated size: what du and a full disk report. It differs from the Build Size with hard-linked, sparse or compressed files, or many small files rounded up to whole blocks.';
+
+/** "Clean build files, frees 180.3 MB": the broom's label. */
+export function cleanLabel(breakdown: BuildSizeBreakdown | null): string {
+  return breakdown && breakdown.cleanable > 0 ? `Clean build files, frees ${formatBytes(breakdown.cleanable)}` : 'Clean build files';
+}
 
 export class DeviceDrawerElement extends LitElement {
   static override properties = {
@@ -52,6 +69,7 @@ export class DeviceDrawerElement extends LitElement {
   static override styles = [
     baseStyles,
     dialogStyles,
+    chartStyles,
     css`
       dialog.drawer {
         margin: 0 0 0 auto;
@@ -177,16 +195,75 @@ export class DeviceDrawerElement extends LitElement {
         font-weight: 650;
         font-variant-numeric: tabular-nums;
       }
-      .size-row .hint {
-        grid-column: 1 / -1;
-        margin: 0;
-        padding: 6px 0 8px;
+      .size-stack {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: baseline;
+        gap: 0 10px;
+        min-width: 0;
+      }
+      .frees {
         font-size: 12.5px;
         color: var(--text-2);
+        white-space: nowrap;
+      }
+      .frees strong {
+        color: var(--text);
+        font-weight: 650;
+        font-variant-numeric: tabular-nums;
+      }
+      .size-row .detail {
+        grid-column: 1 / -1;
+        margin: 0;
+        padding: 2px 0 10px;
         border-bottom: 1px solid var(--border);
       }
-      .size-row .with-hint {
+      .size-row .detail:not(:last-child) {
         border-bottom: none;
+      }
+      .size-row .hint {
+        font-size: 12.5px;
+        color: var(--text-2);
+      }
+      .size-row .joined {
+        border-bottom: none;
+      }
+      .legend {
+        display: grid;
+        grid-template-columns: repeat(2, minmax(0, 1fr));
+        gap: 4px 16px;
+        margin: 8px 0 0;
+        padding: 0;
+        list-style: none;
+        font-size: 12.5px;
+      }
+      .legend li {
+        display: flex;
+        align-items: center;
+        gap: 7px;
+        min-width: 0;
+      }
+      .legend .part {
+        color: var(--text-2);
+        white-space: nowrap;
+      }
+      .legend .num {
+        margin-left: auto;
+        font-variant-numeric: tabular-nums;
+        white-space: nowrap;
+      }
+      .legend .zero {
+        color: var(--text-3);
+      }
+      .on-disk {
+        margin-top: 8px;
+        font-size: 12.5px;
+        color: var(--text-2);
+      }
+      .on-disk strong {
+        color: var(--text);
+        font-weight: 600;
+        font-variant-numeric: tabular-nums;
       }
       .dialog-foot {
         justify-content: flex-start;
@@ -302,21 +379,66 @@ export class DeviceDrawerElement extends LitElement {
       </dl>`;
   }
 
+  /** The bar and legend of where a build folder's bytes are, and the allocated size when it matters. */
+  private renderBreakdown(device: Device) {
+    const breakdown = device.build_size_breakdown;
+    const onDisk = allocatedDiffers(device.build_size_bytes, device.build_disk_bytes);
+    if (!breakdown && !onDisk) return nothing;
+    const parts = breakdown ? breakdownParts(breakdown) : [];
+    const label = parts.map((p) => `${p.label} ${formatBytes(p.bytes)}`).join(', ');
+    return html`<div class="detail breakdown" data-testid="build-breakdown">
+      ${breakdown
+        ? html`<div class="stack-bar" role="img" aria-label=${`Where the bytes are: ${label}`}>
+              ${parts.map((p) =>
+                p.share > 0 ? html`<span class=${PART_COLOUR[p.key]} style="flex: 0 1 ${segmentWidth(p.share)}"></span>` : nothing,
+              )}
+            </div>
+            <ul class="legend" aria-hidden="true">
+              ${parts.map(
+                (p) => html`<li data-part=${p.key} title=${p.cleanable ? 'Deleted by Clean' : 'Kept by Clean'}>
+                  <span class="swatch ${PART_COLOUR[p.key]}"></span>
+                  <span class="part mono">${p.label}</span>
+                  <span class="num ${p.bytes > 0 ? '' : 'zero'}">${formatBytes(p.bytes)}</span>
+                </li>`,
+              )}
+            </ul>`
+        : nothing}
+      ${onDisk
+        ? html`<div class="on-disk" data-testid="on-disk" title=${ON_DISK_EXPLAINED}>
+            On disk: <strong data-bytes=${device.build_disk_bytes}>${formatBytes(device.build_disk_bytes)}</strong> · what du reports
+          </div>`
+        : nothing}
+    </div>`;
+  }
+
   private renderBuild(device: Device, job: FirmwareJobSummary | undefined) {
     const active = isActiveJob(job);
+    const breakdown = device.build_size_breakdown;
+    const detail = this.renderBreakdown(device);
+    const joined = active || detail !== nothing;
+    const label = cleanLabel(breakdown);
     return html`<h3>Build</h3>
       <dl>
         <dt>Build path</dt>
         <dd class="path">${device.build_path ?? html`<span class="muted">None yet</span>`}</dd>
         ${device.build_size_bytes > 0
           ? html`<div class="size-row" style="display: contents" data-testid="build-size-row">
-              <dt class=${active ? 'with-hint' : ''}>Build Size</dt>
-              <dd class=${active ? 'with-hint' : ''}>
-                <span class="size-value" data-bytes=${device.build_size_bytes}>${formatBytes(device.build_size_bytes)}</span>
+              <dt class=${joined ? 'joined' : ''}>Build Size</dt>
+              <dd class=${joined ? 'joined' : ''}>
+                <span class="size-stack">
+                  <span class="size-value" data-bytes=${device.build_size_bytes}>${formatBytes(device.build_size_bytes)}</span>
+                  ${breakdown
+                    ? html`<span class="frees" data-testid="clean-frees" data-bytes=${breakdown.cleanable} title=${CLEAN_EXPLAINED}
+                        >${breakdown.cleanable > 0
+                          ? html`Clean frees <strong>${formatBytes(breakdown.cleanable)}</strong>`
+                          : 'Nothing to clean'}</span
+                      >`
+                    : nothing}
+                </span>
                 <button
                   class="icon-btn"
-                  aria-label="Clean build files"
-                  title=${active ? 'Unavailable while a job runs for this device' : 'Clean build files'}
+                  aria-label=${label}
+                  title=${active ? 'Unavailable while a job runs for this device' : label}
                   ?disabled=${active || this.busy}
                   aria-describedby=${active ? 'clean-hint' : nothing}
                   @click=${() => void this.run('clean')}
@@ -325,10 +447,11 @@ export class DeviceDrawerElement extends LitElement {
                 </button>
               </dd>
               ${active
-                ? html`<p class="hint" id="clean-hint">
+                ? html`<p class="detail hint" id="clean-hint">
                     Cleaning waits until the ${JOB_LABELS[job.job_type].toLowerCase()} job for this device ends.
                   </p>`
                 : nothing}
+              ${detail}
             </div>`
           : nothing}
       </dl>`;
@@ -374,7 +497,11 @@ export class DeviceDrawerElement extends LitElement {
                 <button
                   class="btn"
                   ?disabled=${disabledDestructive}
-                  title=${active ? 'Unavailable while a job runs for this device' : 'Delete the build files'}
+                  title=${active
+                    ? 'Unavailable while a job runs for this device'
+                    : device.build_size_breakdown && device.build_size_breakdown.cleanable > 0
+                      ? `Delete the build files (frees ${formatBytes(device.build_size_breakdown.cleanable)})`
+                      : 'Delete the build files'}
                   @click=${() => void this.run('clean')}
                 >
                   ${icon('broom')} Clean

@@ -1,11 +1,15 @@
 /**
  * The fleet at a glance, above the table: how much disk all build folders
- * take, how many devices have one, and which device is the largest. It is
- * computed from the store, so it moves with every `device_updated`.
+ * take, how many devices have one, which device is the largest, and what
+ * the unused build folders would give back (a link to their section). It is
+ * computed from the store, so it moves with every `device_updated` and
+ * `orphans_updated`.
  */
 import { html, LitElement, css } from 'lit';
 import { formatBytes } from '../../../src/shared/format.js';
 import type { AppContext } from '../state/context.js';
+import { plural } from '../state/actions.js';
+import { orphanTotal } from '../state/storage-model.js';
 import { StoreController } from '../state/store.js';
 import { displayName, summarize, type FleetSummary } from '../state/table-model.js';
 import { icon } from '../ui/icons.js';
@@ -26,7 +30,7 @@ export class FleetSummaryElement extends LitElement {
       }
       .cards {
         display: grid;
-        grid-template-columns: repeat(3, minmax(0, 1fr));
+        grid-template-columns: repeat(4, minmax(0, 1fr));
         gap: 12px;
       }
       .card {
@@ -104,7 +108,8 @@ export class FleetSummaryElement extends LitElement {
         border-radius: 2px;
         transition: width 0.3s;
       }
-      .largest {
+      .largest,
+      .link {
         background: none;
         border: none;
         padding: 0;
@@ -114,24 +119,21 @@ export class FleetSummaryElement extends LitElement {
         text-align: left;
         max-width: 100%;
       }
-      .largest:hover .value {
+      .largest:hover .value,
+      .link:hover .value {
         color: var(--accent);
       }
-      @media (max-width: 900px) {
+      .link .sub {
+        color: var(--accent);
+      }
+      @media (max-width: 1000px) {
         .cards {
           grid-template-columns: 1fr 1fr;
-        }
-        .card:last-child {
-          grid-column: span 2;
         }
       }
       @media (max-width: 520px) {
         .cards {
-          grid-template-columns: repeat(3, minmax(0, 1fr));
           gap: 8px;
-        }
-        .card:last-child {
-          grid-column: auto;
         }
         .card {
           padding: 10px;
@@ -172,6 +174,24 @@ export class FleetSummaryElement extends LitElement {
     return this.memo.summary;
   }
 
+  private renderUnused() {
+    const orphans = this.ctx?.store.orphans ?? [];
+    const total = orphanTotal(orphans);
+    return html`<div class="card" data-testid="summary-unused">
+      <span class="badge">${icon('folder')}</span>
+      <div class="text">
+        <div class="label"><span class="long">Unused folders</span><span class="short">Unused</span></div>
+        ${orphans.length > 0
+          ? html`<button class="link" title="Show the unused build folders" @click=${() => this.ctx?.ui.showUnusedBuilds()}>
+              <div class="value" data-bytes=${total}>${formatBytes(total)}</div>
+              <div class="sub">reclaimable · ${plural(orphans.length, 'folder')}</div>
+            </button>`
+          : html`<div class="value">None</div>
+              <div class="sub">every folder is in use</div>`}
+      </div>
+    </div>`;
+  }
+
   override render() {
     const { totalBytes, compiled, total, largest } = this.summary;
     const share = total > 0 ? Math.round((compiled / total) * 100) : 0;
@@ -210,6 +230,7 @@ export class FleetSummaryElement extends LitElement {
                   <div class="sub">no build folders yet</div>`}
           </div>
         </div>
+        ${this.renderUnused()}
       </section>
     `;
   }

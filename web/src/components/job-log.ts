@@ -6,7 +6,8 @@
  * Lines are appended to the DOM directly, batched per frame, rather than
  * re-rendered by Lit: a compile prints thousands of lines and each one must
  * cost O(1). The view sticks to the bottom unless the user scrolled up, in
- * which case a "Jump to latest" button appears. Stop cancels the job. After
+ * which case a "Jump to latest" button appears. Stop cancels the job.
+ * Closing the log ends the follow on the server too (`unsubscribe`). After
  * a reconnect the job is followed again from its history.
  */
 import { css, html, LitElement, nothing } from 'lit';
@@ -368,7 +369,8 @@ export class JobLogElement extends LitElement {
 
   override render() {
     const job = this.job;
-    const name = job ? (this.ctx?.actions.nameOf(job.configuration) ?? job.configuration) : '';
+    const name = job ? (this.ctx?.actions.subjectOf(job) ?? job.configuration) : '';
+    const sub = job?.job_type === 'reset_build_env' ? 'esphome clean-all' : job?.configuration;
     const active = job !== null && !isFinished(job.status);
     return html`
       <dialog aria-labelledby="log-title" @close=${this.modal.handleClose} @click=${this.modal.handleClick}>
@@ -376,7 +378,7 @@ export class JobLogElement extends LitElement {
           ${job ? html`<span class="chip status-${job.status}">${STATUS_TEXT[job.status]}</span>` : nothing}
           <div class="title">
             <h2 id="log-title">${job ? `${JOB_LABELS[job.job_type]} · ${name}` : 'Job log'}</h2>
-            ${job ? html`<div class="sub">${job.configuration}</div>` : nothing}
+            ${job ? html`<div class="sub">${sub}</div>` : nothing}
           </div>
           <button class="icon-btn" aria-label="Close log" title="Close (Esc)" @click=${() => this.close()}>
             ${icon('close')}

@@ -119,7 +119,7 @@ export class JobsDialogElement extends LitElement {
 
   private renderJob(job: FirmwareJobSummary) {
     const ctx = this.ctx;
-    const name = job.job_type === 'reset_build_env' ? 'All devices' : (ctx?.actions.nameOf(job.configuration) ?? job.configuration);
+    const name = ctx?.actions.subjectOf(job) ?? job.configuration;
     const now = Date.now() / 1000;
     const active = !isFinished(job.status);
     let when = `Queued ${clock(job.created_at)}`;

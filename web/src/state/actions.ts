@@ -1,6 +1,7 @@
 /**
  * What the user can do, in one place: start and cancel jobs, archive,
- * delete, bulk operations. Each action talks to the server, reports the
+ * delete, bulk operations, unused build folders, the PlatformIO cache and
+ * the fleet-wide reset. Each action talks to the server, reports the
  * outcome as a toast (per device for bulk actions) and, for jobs started
  * here, toasts the job's end with its error in words ("esphome CLI not
  * found"). Components call these and stay presentational.
@@ -8,10 +9,10 @@
 import type { Device } from '../../../src/shared/device.js';
 import { formatBytes } from '../../../src/shared/format.js';
 import { isFinished, type FirmwareJobSummary, type JobType } from '../../../src/shared/jobs.js';
-import type { BulkResult } from '../../../src/shared/protocol.js';
+import type { ArchivedDevice, BulkResult, OrphanBuild } from '../../../src/shared/protocol.js';
 import type { ApiClient } from '../api/client.js';
-import type { ArchivedDevice } from '../api/commands.js';
 import type { Store } from './store.js';
+import { splitPath } from './storage-model.js';
 import { displayName } from './table-model.js';
 import type { Toasts } from './toasts.js';
 
@@ -22,7 +23,7 @@ export const JOB_LABELS: Record<JobType, string> = {
   upload: 'Upload',
   install: 'Install',
   clean: 'Clean',
-  reset_build_env: 'Clean all',
+  reset_build_env: 'Reset build environment',
 };
 
 const DONE: Record<JobType, (name: string) => string> = {
@@ -30,7 +31,7 @@ const DONE: Record<JobType, (name: string) => string> = {
   upload: (name) => `Uploaded to ${name}`,
   install: (name) => `Installed on ${name}`,
   clean: (name) => `Cleaned the build files of ${name}`,
-  reset_build_env: () => 'Cleaned all build files',
+  reset_build_env: () => 'Reset the build environment',
 };
 
 export interface ActionsOptions {
@@ -54,6 +55,19 @@ export class Actions {
   nameOf(configuration: string): string {
     const device = this.store.devices.get(configuration);
     return device ? displayName(device) : configuration;
+  }
+
+  /** What a job is about: a device's name, or "All devices" for the fleet-wide reset. */
+  subjectOf(job: Pick<FirmwareJobSummary, 'job_type' | 'configuration'>): string {
+    return job.job_type === 'reset_build_env' ? 'All devices' : this.nameOf(job.configuration);
+  }
+
+  /** The queued or running reset, if any. */
+  get activeReset(): FirmwareJobSummary | undefined {
+    for (const job of this.store.jobs.values()) {
+      if (job.job_type === 'reset_build_env' && !isFinished(job.status)) return job;
+    }
+    return undefined;
   }
 
   /** Starts a job for one device and (by default) opens its live log. */
@@ -82,12 +96,10 @@ export class Actions {
     }
   }
 
+  /** Drops finished jobs; the list follows from the `jobs_cleared` event. */
   async clearFinishedJobs(): Promise<void> {
     try {
       await this.client.request('firmware/clear', {});
-      // The stream has no event for removed jobs: re-read the list.
-      const jobs = await this.client.request('firmware/get_jobs', {});
-      this.store.applyEvent('initial_state', { devices: [...this.store.devices.values()], firmware_jobs: jobs });
     } catch (err) {
       this.toasts.show({ kind: 'error', message: `Could not clear the job list: ${messageOf(err)}` });
     }
@@ -145,28 +157,11 @@ export class Actions {
     }
   }
 
-  /**
-   * Runs one action on several devices and reports each outcome. There is
-   * no bulk compile command, so compiles are queued one request at a time
-   * (the server runs them in order anyway).
-   */
+  /** Runs one action on several devices (one request) and reports each outcome. */
   async bulk(kind: BulkKind, configurations: string[]): Promise<BulkResult[]> {
     let results: BulkResult[];
     try {
-      if (kind === 'compile') {
-        results = [];
-        for (const configuration of configurations) {
-          try {
-            const job = await this.client.request('firmware/compile', { configuration });
-            results.push({ configuration, success: true, job_id: job.job_id });
-          } catch (err) {
-            results.push({ configuration, success: false, error: messageOf(err) });
-          }
-        }
-      } else {
-        const command = ({ clean: 'firmware/clean_bulk', archive: 'devices/archive_bulk', delete: 'devices/delete_bulk' } as const)[kind];
-        results = await this.client.request(command, { configurations });
-      }
+      results = await this.client.request(BULK_COMMANDS[kind], { configurations });
     } catch (err) {
       this.toasts.show({ kind: 'error', message: `${BULK_LABELS[kind]} failed: ${messageOf(err)}` });
       return [];
@@ -181,6 +176,68 @@ export class Actions {
   /** The bytes a clean of these devices would free at most (their current build size). */
   sizeOf(configurations: readonly string[]): number {
     return configurations.reduce((sum, c) => sum + (this.store.devices.get(c)?.build_size_bytes ?? 0), 0);
+  }
+
+  /** Deletes one unused build folder; the list follows from `orphans_updated`. */
+  async deleteOrphan(orphan: OrphanBuild): Promise<boolean> {
+    const { name } = splitPath(orphan.build_path);
+    try {
+      await this.client.request('builds/delete_orphan', { build_path: orphan.build_path });
+      const freed = orphan.build_size_bytes > 0 ? ` (${formatBytes(orphan.build_size_bytes)} freed)` : '';
+      this.toasts.show({ kind: 'success', message: `Deleted the unused build folder ${name}${freed}` });
+      // The server sends orphans_updated too; dropping it here keeps the row from lingering.
+      this.store.applyEvent('orphans_updated', { orphans: this.store.orphans.filter((o) => o.build_path !== orphan.build_path) });
+      return true;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not delete ${name}: ${messageOf(err)}` });
+      return false;
+    }
+  }
+
+  /**
+   * Asks the server to look for unused build folders again, then reads the
+   * list: a check that finds nothing new sends no event.
+   */
+  async rescanOrphans(settleMs = 1200): Promise<void> {
+    try {
+      await this.client.request('builds/rescan', {});
+      await delay(settleMs);
+      const orphans = await this.client.request('builds/list_orphans', {});
+      this.store.applyEvent('orphans_updated', { orphans });
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not look for unused build folders: ${messageOf(err)}` });
+    }
+  }
+
+  /**
+   * Asks the server to check the PlatformIO folder again. Parts that moved
+   * are walked (progress and the new sizes arrive as events); a check that
+   * finds nothing moved sends no event, so the summary is read back after a
+   * moment.
+   */
+  async refreshPlatformio(settleMs = 1200): Promise<void> {
+    try {
+      await this.client.request('platformio/refresh', {});
+      await delay(settleMs);
+      const summary = await this.client.request('platformio/get', {});
+      // A walk that started meanwhile reports itself; do not overwrite its progress with a stale read.
+      if (!this.store.platformio?.walking || summary.walking) this.store.applyEvent('platformio_updated', summary);
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `Could not refresh the PlatformIO sizes: ${messageOf(err)}` });
+    }
+  }
+
+  /** Queues `esphome clean-all` for the whole data dir and opens its log. */
+  async resetBuildEnv(): Promise<FirmwareJobSummary | null> {
+    try {
+      const job = await this.client.request('firmware/reset_build_env', {});
+      this.track(job);
+      this.options.openLog(job.job_id);
+      return job;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `The reset could not start: ${messageOf(err)}` });
+      return null;
+    }
   }
 
   private reportBulk(kind: BulkKind, results: BulkResult[]): void {
@@ -210,20 +267,29 @@ export class Actions {
 
   private jobFinished(job: FirmwareJobSummary, force = false): void {
     if (!force && !this.tracked.delete(job.job_id)) return;
-    const name = job.job_type === 'reset_build_env' ? '' : this.nameOf(job.configuration);
+    const fleet = job.job_type === 'reset_build_env';
+    const name = fleet ? '' : this.nameOf(job.configuration);
+    const what = fleet ? 'The reset of the build environment' : `${JOB_LABELS[job.job_type]} of ${name}`;
     const action = { label: 'Show log', run: () => this.options.openLog(job.job_id) };
     if (job.status === 'completed') {
       this.toasts.show({ kind: 'success', message: DONE[job.job_type](name), action });
     } else if (job.status === 'failed') {
-      this.toasts.show({
-        kind: 'error',
-        message: `${JOB_LABELS[job.job_type]} of ${name} failed${job.error ? `: ${job.error}` : ''}`,
-        action,
-      });
+      this.toasts.show({ kind: 'error', message: `${what} failed${job.error ? `: ${job.error}` : ''}`, action });
     } else {
-      this.toasts.show({ kind: 'info', message: `${JOB_LABELS[job.job_type]} of ${name} was stopped`, action });
+      this.toasts.show({ kind: 'info', message: `${what} was stopped`, action });
     }
   }
+}
+
+const BULK_COMMANDS = {
+  clean: 'firmware/clean_bulk',
+  compile: 'firmware/compile_bulk',
+  archive: 'devices/archive_bulk',
+  delete: 'devices/delete_bulk',
+} as const;
+
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
 const BULK_LABELS: Record<BulkKind, string> = { clean: 'Clean', compile: 'Compile', archive: 'Archive', delete: 'Delete' };

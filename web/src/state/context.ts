@@ -24,6 +24,8 @@ export interface UiHost {
   openLog(jobId: string): void;
   openJobs(): void;
   openArchived(): void;
+  /** Scrolls to the "Unused build folders" section. */
+  showUnusedBuilds(): void;
   confirm(options: ConfirmOptions): Promise<boolean>;
 }
 

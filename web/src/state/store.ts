@@ -1,18 +1,19 @@
 /**
- * The page's state: devices and jobs as the event stream describes them,
- * the server preferences, and the connection status. Components read it
- * through {@link StoreController} and re-render when it changes.
+ * The page's state: devices, jobs, unused build folders and the PlatformIO
+ * cache as the event stream describes them, the server preferences, and the
+ * connection status. Components read it through {@link StoreController} and
+ * re-render when it changes.
  *
  * On every (re)connection the store subscribes again; `initial_state`
- * replaces devices and jobs wholesale, so anything that changed while the
- * page was offline is picked up without a reload. Changes are coalesced to
+ * replaces everything wholesale, so anything that changed while the page
+ * was offline is picked up without a reload. Changes are coalesced to
  * one notification per animation frame: a burst of `device_updated` events
  * (a fleet sweep) costs one render, not hundreds.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { Device } from '../../../src/shared/device.js';
 import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
-import type { InitialState } from '../../../src/shared/protocol.js';
+import type { InitialState, OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
 import { RequestError, type ApiClient, type ConnectionStatus, type StreamHandle } from '../api/client.js';
 import type { Preferences } from '../api/commands.js';
 
@@ -30,6 +31,10 @@ export const frameSchedule: Schedule = (flush) => {
 export class Store {
   readonly devices = new Map<string, Device>();
   readonly jobs = new Map<string, FirmwareJobSummary>();
+  /** Build folders no device uses, largest first (as the server sorts them). */
+  orphans: readonly OrphanBuild[] = [];
+  /** The shared PlatformIO folder's sizes; null until the server said. */
+  platformio: PlatformioSummary | null = null;
   preferences: Preferences = {};
   status: ConnectionStatus;
   /** True once `initial_state` arrived (devices are known). */
@@ -39,6 +44,8 @@ export class Store {
   devicesRevision = 0;
   jobsRevision = 0;
   prefsRevision = 0;
+  /** Bumped when the orphans or the PlatformIO summary change. */
+  storageRevision = 0;
 
   private readonly listeners = new Set<() => void>();
   private readonly finishedListeners = new Set<(job: FirmwareJobSummary) => void>();
@@ -95,8 +102,34 @@ export class Store {
         for (const device of state.devices) this.devices.set(device.configuration, device);
         this.jobs.clear();
         for (const job of state.firmware_jobs) this.jobs.set(job.job_id, job);
+        this.orphans = Array.isArray(state.orphans) ? state.orphans : [];
+        this.platformio = state.platformio ?? null;
         this.loaded = true;
         this.devicesRevision++;
+        this.jobsRevision++;
+        this.storageRevision++;
+        break;
+      }
+      case 'orphans_updated': {
+        this.orphans = (data as { orphans: OrphanBuild[] }).orphans;
+        this.storageRevision++;
+        break;
+      }
+      case 'platformio_progress': {
+        if (!this.platformio) return;
+        this.platformio = { ...this.platformio, walking: data as PlatformioSummary['walking'] };
+        this.storageRevision++;
+        break;
+      }
+      case 'platformio_updated': {
+        this.platformio = data as PlatformioSummary;
+        this.storageRevision++;
+        break;
+      }
+      case 'jobs_cleared': {
+        let removed = false;
+        for (const id of (data as { job_ids: string[] }).job_ids) removed = this.jobs.delete(id) || removed;
+        if (!removed) return;
         this.jobsRevision++;
         break;
       }

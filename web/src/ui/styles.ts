@@ -284,3 +284,168 @@ export const dialogStyles = css`
     color: var(--text-2);
   }
 `;
+
+/**
+ * A section card below the table ("Unused build folders", "PlatformIO
+ * cache"): a head with badge, title, figure and tool buttons, then rows.
+ * Same surface, border and shadow as the table's card.
+ */
+export const panelStyles = css`
+  .panel {
+    display: flex;
+    flex-direction: column;
+    min-width: 0;
+    border: 1px solid var(--border);
+    border-radius: var(--radius);
+    background: var(--surface);
+    box-shadow: var(--shadow-1);
+  }
+  .panel-head {
+    display: flex;
+    align-items: flex-start;
+    gap: 14px;
+    padding: 16px 12px 14px 20px;
+    border-bottom: 1px solid var(--border);
+  }
+  .panel-badge {
+    display: grid;
+    place-items: center;
+    flex: none;
+    width: 40px;
+    height: 40px;
+    border-radius: 10px;
+    background: var(--accent-soft);
+    color: var(--accent);
+  }
+  .panel-title {
+    flex: 1;
+    min-width: 0;
+    align-self: center;
+  }
+  .panel-title h2 {
+    margin: 0;
+    font-size: 16px;
+    font-weight: 650;
+    line-height: 1.3;
+  }
+  .panel-title h2:focus {
+    outline: none;
+  }
+  .panel-title p {
+    margin: 2px 0 0;
+    font-size: 13px;
+    color: var(--text-2);
+  }
+  .panel-title .path {
+    display: block;
+    font-family: var(--mono);
+    font-size: 12.5px;
+    color: var(--text-2);
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
+  /* A path shortened twice (see shortenPath): the tighter one on phones. */
+  .path .narrow {
+    display: none;
+  }
+  .panel-figure {
+    flex: none;
+    align-self: center;
+    text-align: right;
+  }
+  .panel-figure .value {
+    font-size: 22px;
+    font-weight: 650;
+    font-variant-numeric: tabular-nums;
+    line-height: 1.2;
+    white-space: nowrap;
+  }
+  .panel-figure .caption {
+    font-size: 12px;
+    color: var(--text-2);
+    white-space: nowrap;
+  }
+  .panel-tools {
+    display: flex;
+    flex: none;
+    align-self: center;
+  }
+  /* Phones: badge, title and tools on one row; the figure below, under the title. */
+  @media (max-width: 520px) {
+    .panel-head {
+      flex-wrap: wrap;
+      gap: 8px 12px;
+      padding: 14px 8px 12px 14px;
+    }
+    .panel-badge {
+      width: 36px;
+      height: 36px;
+    }
+    .panel-title {
+      flex: 1 1 0;
+    }
+    .panel-tools {
+      order: 2;
+    }
+    .panel-figure {
+      order: 3;
+      display: flex;
+      align-items: baseline;
+      gap: 8px;
+      flex: 1 1 100%;
+      padding-left: 48px;
+      text-align: left;
+    }
+    .panel-figure .value {
+      font-size: 19px;
+    }
+    .path .wide {
+      display: none;
+    }
+    .path .narrow {
+      display: inline;
+    }
+  }
+`;
+
+/** Size bars split into parts, and their legend swatches (`.c1`…`.c5` = the chart tokens). */
+export const chartStyles = css`
+  .swatch {
+    display: inline-block;
+    flex: none;
+    width: 10px;
+    height: 10px;
+    border-radius: 3px;
+    background: var(--chart-4);
+  }
+  .stack-bar {
+    display: flex;
+    gap: 2px;
+    height: 8px;
+    border-radius: 4px;
+    background: var(--surface-2);
+    overflow: hidden;
+  }
+  .stack-bar span {
+    display: block;
+    min-width: 0;
+    height: 100%;
+    transition: flex-basis 0.3s;
+  }
+  .c1 {
+    background: var(--chart-1);
+  }
+  .c2 {
+    background: var(--chart-2);
+  }
+  .c3 {
+    background: var(--chart-3);
+  }
+  .c4 {
+    background: var(--chart-4);
+  }
+  .c5 {
+    background: var(--chart-5);
+  }
+`;
