@@ -49,11 +49,12 @@ describe('orphaned build folders', () => {
     const cached = (readJson(path.join(dir, '.device-builder.json')) as Record<string, Record<string, unknown>>)['_orphan_builds'];
     expect(Object.keys(cached ?? {}).sort()).toEqual([orphan, renamed.buildDir].sort());
 
-    // Sweeps again: nothing moved, nothing walked.
+    // Sweeps again: nothing moved, nothing walked; a rescan answers with the list once done.
     const walks = running.server.refresher.stats.walks;
     running.server.refresher.requestSweep();
     await running.server.refresher.whenIdle();
     expect(running.server.refresher.stats.walks).toBe(walks);
+    expect((await client.call<OrphanBuild[]>('builds/rescan')).map((o) => o.build_path)).toEqual([orphan, renamed.buildDir]);
 
     // Only a listed path can be deleted, and never a device's own folder.
     const refused = await client.request('builds/delete_orphan', { build_path: path.join(dir, '.esphome', 'build', 'kitchen') });
@@ -65,6 +66,28 @@ describe('orphaned build folders', () => {
     const event = await client.waitForEvent('orphans_updated', (data: { orphans: OrphanBuild[] }) => data.orphans.length === 1);
     expect((event.data as { orphans: OrphanBuild[] }).orphans[0]?.build_path).toBe(renamed.buildDir);
     expect(fs.existsSync(path.join(dir, '.esphome', 'build', 'kitchen'))).toBe(true);
+  });
+
+  it('refuses to delete an orphan while a reset of the build environment runs', async () => {
+    const dir = makeTempDir();
+    writeFile(path.join(dir, 'hang.yaml'), 'esphome:\n  name: hang\nesp32:\n  board: x\n');
+    writeFile(path.join(dir, '.esphome', 'build', 'old', 'f'), 10);
+    const running = await startServer(dir, {
+      env: {
+        ...process.env,
+        PATH: `${FAKE_ESPHOME_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`,
+        PLATFORMIO_CORE_DIR: path.join(dir, '.pio'),
+        FAKE_ESPHOME_HANG: '1',
+      },
+    });
+    const client = await running.connect();
+    await client.call('subscribe_events');
+    const job = await client.call<{ job_id: string }>('firmware/reset_build_env');
+    await client.waitForEvent('job_started', (data: { job_id: string }) => data.job_id === job.job_id);
+    const refused = await client.request('builds/delete_orphan', { build_path: path.join(dir, '.esphome', 'build', 'old') });
+    expect(refused.error_code).toBe('invalid_args');
+    expect(refused.details).toMatch(/reset of the build environment is running/);
+    await client.call('firmware/cancel', { job_id: job.job_id });
   });
 
   it('never treats folders of the config dir as orphans, even when a StorageJSON points there', async () => {
@@ -125,10 +148,20 @@ describe('PlatformIO cache', () => {
     await client.call('subscribe_events');
     writeFile(path.join(pio, '.cache', 'downloads', 'another.tar.gz'), 3000);
     setMtime(path.join(pio, '.cache'), 2_000_000_000);
-    await client.call('platformio/refresh');
+    const refreshed = await client.call<PlatformioSummary>('platformio/refresh');
+    expect(refreshed.parts['.cache']).toBe(10_000);
     const updated = await client.waitForEvent('platformio_updated');
     expect((updated.data as PlatformioSummary).parts['.cache']).toBe(10_000);
     expect(running.server.refresher.stats.walks).toBe(walks + 1);
+
+    // A file added deep inside moves no part folder's mtime: a plain refresh
+    // keeps the cache, a forced one re-measures every part.
+    writeFile(path.join(pio, '.cache', 'downloads', 'deep', 'third.tar.gz'), 5000);
+    setMtime(path.join(pio, '.cache'), 2_000_000_000);
+    expect((await client.call<PlatformioSummary>('platformio/refresh')).parts['.cache']).toBe(10_000);
+    const forced = await client.call<PlatformioSummary>('platformio/refresh', { force: true });
+    expect(forced.parts['.cache']).toBe(15_000);
+    expect(forced.bytes).toBe(300_000 + 500 + 15_000);
   });
 });
 

@@ -12,7 +12,7 @@ import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scan
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
-import type { JobType } from '../shared/jobs.js';
+import { isFinished, type JobType } from '../shared/jobs.js';
 import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformio-cache.js';
 import type { SidecarStore } from '../sidecar/sidecar-store.js';
@@ -213,6 +213,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   'builds/delete_orphan': define(
     z.strictObject({ build_path: z.string().min(1).max(4096).refine((p) => !p.includes('\0'), 'must not contain NUL') }),
     async ({ build_path }, { services }) => {
+      // clean-all is deleting every build folder right now; let it finish.
+      const reset = services.jobs.list().find((job) => job.job_type === 'reset_build_env' && !isFinished(job.status));
+      if (reset) throw new ApiError('invalid_args', `a reset of the build environment is ${reset.status}; wait for it to finish`);
       try {
         await services.orphans.delete(build_path);
       } catch (err) {
@@ -222,15 +225,22 @@ export const COMMANDS: Record<string, CommandSpec> = {
       return { build_path, deleted: true };
     },
   ),
-  'builds/rescan': define(noArgs, (_args, { services }) => {
+  // Answers once the check (and any walk it led to) is done, with the fresh list.
+  'builds/rescan': define(noArgs, async (_args, { services }) => {
     services.refresher.requestSweep([ORPHAN_SOURCE]);
-    return { requested: true };
+    await services.refresher.whenIdle();
+    return services.orphans.list();
   }),
 
   'platformio/get': define(noArgs, (_args, { services }) => services.platformio.summary()),
-  'platformio/refresh': define(noArgs, (_args, { services }) => {
+  // Answers once the check is done. The pair only sees the part folders' own
+  // mtimes, so files added deep inside (a download in .cache/downloads) need
+  // `force`, which forgets the cached pairs and re-measures every part.
+  'platformio/refresh': define(z.strictObject({ force: z.boolean().optional() }), async ({ force }, { services }) => {
+    if (force) await services.platformio.forget();
     services.refresher.requestSweep([PLATFORMIO_SOURCE]);
-    return { requested: true };
+    await services.refresher.whenIdle();
+    return services.platformio.summary();
   }),
 
   'preferences/get': define(noArgs, async (_args, { services }) => {

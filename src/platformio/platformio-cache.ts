@@ -82,6 +82,11 @@ export class PlatformioCache {
     };
   }
 
+  /** Drops every cached pair, so the next check re-measures every part. */
+  async forget(): Promise<void> {
+    await this.store.updateGlobal(PLATFORMIO_SECTION, () => undefined);
+  }
+
   /** A part's cache entry, only if it was measured for this same core folder. */
   private partEntry(snapshot: SidecarData, part: string): Record<string, unknown> | null {
     const value = snapshot[PLATFORMIO_SECTION] as Section | undefined;

@@ -50,9 +50,9 @@ export interface CommandMap {
   'firmware/clear': { args: NoArgs; result: { removed: number } };
   'builds/list_orphans': { args: NoArgs; result: OrphanBuild[] };
   'builds/delete_orphan': { args: { build_path: string }; result: { build_path: string; deleted: boolean } };
-  'builds/rescan': { args: NoArgs; result: { requested: boolean } };
+  'builds/rescan': { args: NoArgs; result: OrphanBuild[] };
   'platformio/get': { args: NoArgs; result: PlatformioSummary };
-  'platformio/refresh': { args: NoArgs; result: { requested: boolean } };
+  'platformio/refresh': { args: { force?: boolean }; result: PlatformioSummary };
   /** Ends a stream (a followed job, the subscription) opened by `message_id`. */
   unsubscribe: { args: { message_id: MessageId }; result: { unsubscribed: MessageId } };
   'preferences/get': { args: NoArgs; result: Preferences };

@@ -194,15 +194,10 @@ export class Actions {
     }
   }
 
-  /**
-   * Asks the server to look for unused build folders again, then reads the
-   * list: a check that finds nothing new sends no event.
-   */
-  async rescanOrphans(settleMs = 1200): Promise<void> {
+  /** Asks the server to look for unused build folders again; it answers with the list once done. */
+  async rescanOrphans(): Promise<void> {
     try {
-      await this.client.request('builds/rescan', {});
-      await delay(settleMs);
-      const orphans = await this.client.request('builds/list_orphans', {});
+      const orphans = await this.client.request('builds/rescan', {});
       this.store.applyEvent('orphans_updated', { orphans });
     } catch (err) {
       this.toasts.show({ kind: 'error', message: `Could not look for unused build folders: ${messageOf(err)}` });
@@ -210,18 +205,14 @@ export class Actions {
   }
 
   /**
-   * Asks the server to check the PlatformIO folder again. Parts that moved
-   * are walked (progress and the new sizes arrive as events); a check that
-   * finds nothing moved sends no event, so the summary is read back after a
-   * moment.
+   * Re-measures the PlatformIO folder (forced: files added deep inside a part
+   * do not move the part's own mtime). Progress arrives as events while it
+   * walks; the server answers with the fresh summary once done.
    */
-  async refreshPlatformio(settleMs = 1200): Promise<void> {
+  async refreshPlatformio(): Promise<void> {
     try {
-      await this.client.request('platformio/refresh', {});
-      await delay(settleMs);
-      const summary = await this.client.request('platformio/get', {});
-      // A walk that started meanwhile reports itself; do not overwrite its progress with a stale read.
-      if (!this.store.platformio?.walking || summary.walking) this.store.applyEvent('platformio_updated', summary);
+      const summary = await this.client.request('platformio/refresh', { force: true });
+      this.store.applyEvent('platformio_updated', summary);
     } catch (err) {
       this.toasts.show({ kind: 'error', message: `Could not refresh the PlatformIO sizes: ${messageOf(err)}` });
     }
@@ -287,10 +278,6 @@ const BULK_COMMANDS = {
   archive: 'devices/archive_bulk',
   delete: 'devices/delete_bulk',
 } as const;
-
-function delay(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
 
 const BULK_LABELS: Record<BulkKind, string> = { clean: 'Clean', compile: 'Compile', archive: 'Archive', delete: 'Delete' };
 const BULK_DONE: Record<BulkKind, string> = {
