@@ -189,6 +189,28 @@ describe('requests (items 14-16)', () => {
     expect(sidecarEntry(fleet, device.configuration)?.['build_size_dir_mtime']).toBe(1_900_000_000);
   });
 
+  it('notices a change made in the same second as its last walk (exact mtimes kept in memory)', async () => {
+    const fleet = makeFleet(1);
+    const device = fleet.devices[0]!;
+    pinSignal(device.buildDir, 1_700_000_000.2, 1_700_000_000.2);
+    const { refresher, walk } = makeRefresher(fleet);
+    refresher.start();
+    await refresher.whenIdle();
+    expect(walk).toHaveBeenCalledTimes(1);
+    // `esphome clean` right after the compile: same whole second, folder changed.
+    fs.rmSync(path.join(device.buildDir, '.pioenvs'), { recursive: true });
+    pinSignal(device.buildDir, 1_700_000_000.7, 1_700_000_000.2);
+    refresher.request(device.configuration);
+    await refresher.whenIdle();
+    expect(walk).toHaveBeenCalledTimes(2);
+    expect(sidecarEntry(fleet, device.configuration)?.['build_size_bytes']).toBe(fixtureBytes(0));
+    // Nothing moved since: no further walk, from a request or a sweep.
+    refresher.request(device.configuration);
+    refresher.requestSweep();
+    await refresher.whenIdle();
+    expect(walk).toHaveBeenCalledTimes(2);
+  });
+
   it('walks one device at a time under a burst of requests (item 16)', async () => {
     const fleet = makeFleet(12);
     let active = 0;

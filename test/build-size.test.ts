@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { findStaleBuildDirs, refreshBuildSizeIfStale, type SignalsFn } from '../src/build-size/build-size.js';
-import { cachedSignal, NO_SIGNAL, readBuildDirSignal } from '../src/build-size/freshness.js';
+import { cachedSignal, NO_SIGNAL, readBuildDirSignal, signalsEqual, wholeSeconds } from '../src/build-size/freshness.js';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, pinSignal, setMtime, silentLogger, writeFile } from './helpers/fs-fixtures.js';
 
@@ -30,15 +30,15 @@ describe('freshness pair (items 1, 6, 28)', () => {
     const { buildDir } = addDevice(dir, 'kitchen');
     setMtime(path.join(buildDir, 'build_info.json'), 1_714_900_050.999);
     setMtime(buildDir, 1_714_900_000.4);
-    expect(readBuildDirSignal(buildDir)).toEqual({ dirMtime: 1_714_900_000, infoMtime: 1_714_900_050 });
+    expect(wholeSeconds(readBuildDirSignal(buildDir))).toEqual({ dirMtime: 1_714_900_000, infoMtime: 1_714_900_050 });
   });
 
   it('gives 0 for a missing folder and 0 for a missing build_info.json', () => {
     const dir = makeTempDir();
-    expect(readBuildDirSignal(path.join(dir, 'nope'))).toEqual(NO_SIGNAL);
+    expect(readBuildDirSignal(path.join(dir, 'nope'))).toEqual({ ...NO_SIGNAL, dirMtimeMs: 0, infoMtimeMs: 0 });
     fs.mkdirSync(path.join(dir, 'b'));
     setMtime(path.join(dir, 'b'), 1_700_000_000);
-    expect(readBuildDirSignal(path.join(dir, 'b'))).toEqual({ dirMtime: 1_700_000_000, infoMtime: 0 });
+    expect(wholeSeconds(readBuildDirSignal(path.join(dir, 'b')))).toEqual({ dirMtime: 1_700_000_000, infoMtime: 0 });
   });
 
   it('matches a whole-second cache after sub-second drift (FAT32, NFS, CIFS)', async () => {
@@ -49,6 +49,14 @@ describe('freshness pair (items 1, 6, 28)', () => {
     const cached = { dirMtime: 1_700_000_000, infoMtime: 1_700_000_001 };
     expect(await refreshBuildSizeIfStale(buildDir, cached, signals, walk)).toBeNull();
     expect(walk).not.toHaveBeenCalled();
+  });
+
+  it('compares exact times only when both sides know them', () => {
+    const seconds = { dirMtime: 5, infoMtime: 6 };
+    expect(signalsEqual({ ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6000 }, seconds)).toBe(true);
+    expect(signalsEqual({ ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6000 }, { ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6000 })).toBe(true);
+    expect(signalsEqual({ ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6000 }, { ...seconds, dirMtimeMs: 5700, infoMtimeMs: 6000 })).toBe(false);
+    expect(signalsEqual({ ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6000 }, { ...seconds, dirMtimeMs: 5200, infoMtimeMs: 6400 })).toBe(false);
   });
 
   it('reads the cached pair defensively from a sidecar entry', () => {
@@ -83,7 +91,7 @@ describe('refreshBuildSizeIfStale (items 2-7, 10)', () => {
     const result = await refreshBuildSizeIfStale(buildDir, cached, signals, walk);
     expect(walk).toHaveBeenCalledTimes(1);
     expect(result?.sizeBytes).toBe(fixtureBytes(4, 250));
-    expect(result?.signal).toEqual({ dirMtime: 1_700_000_000, infoMtime: 1_700_000_010 });
+    expect(wholeSeconds(result!.signal)).toEqual({ dirMtime: 1_700_000_000, infoMtime: 1_700_000_010 });
   });
 
   it('is a no-op for a missing folder with nothing cached, however often asked (no churn)', async () => {
@@ -110,7 +118,7 @@ describe('refreshBuildSizeIfStale (items 2-7, 10)', () => {
     setMtime(buildDir, 1_700_000_000);
     const { walk, signals } = spies();
     const first = await refreshBuildSizeIfStale(buildDir, NO_SIGNAL, signals, walk);
-    expect(first?.signal).toEqual({ dirMtime: 1_700_000_000, infoMtime: 0 });
+    expect(wholeSeconds(first!.signal)).toEqual({ dirMtime: 1_700_000_000, infoMtime: 0 });
     expect(await refreshBuildSizeIfStale(buildDir, first!.signal, signals, walk)).toBeNull();
     expect(walk).toHaveBeenCalledTimes(1);
   });

@@ -197,11 +197,14 @@ describe('signals', () => {
     fs.mkdirSync(path.join(dir, 'b'));
     fs.utimesSync(path.join(dir, 'b'), 1_700_000_200, 1_700_000_200);
     const signals = await pool.signals([path.join(dir, 'a'), path.join(dir, 'missing'), path.join(dir, 'b')]);
-    expect(signals).toEqual([
+    expect(signals).toMatchObject([
       { dirMtime: 1_700_000_000, infoMtime: 1_700_000_100 },
-      { dirMtime: 0, infoMtime: 0 },
+      { dirMtime: 0, infoMtime: 0, dirMtimeMs: 0, infoMtimeMs: 0 },
       { dirMtime: 1_700_000_200, infoMtime: 0 },
     ]);
+    // The exact times ride along (never persisted) to catch same-second changes.
+    expect(signals[0]?.dirMtimeMs).toBeCloseTo(1_700_000_000_500, -1);
+    expect(signals[0]?.infoMtimeMs).toBeCloseTo(1_700_000_100_900, -1);
   });
 });
 

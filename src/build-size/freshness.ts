@@ -16,6 +16,13 @@
  * Either half differing from the cached pair means "walk". Both halves are
  * whole seconds (floor of the mtime) so a cache written on ext4 still matches
  * on FAT32, older NFS or CIFS, which keep no sub-second times.
+ *
+ * Whole seconds alone miss a change made in the same second as the walk
+ * (a compile then a clean within one second: same pair, stale size). So a
+ * signal read by us also carries the exact mtimes, and a long-running
+ * process remembers the exact pair it measured at; when both sides have
+ * them they must match too. The sidecar keeps whole seconds only, as the
+ * Python Device Builder does.
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -28,27 +35,45 @@ export const BUILD_INFO_FILE = 'build_info.json';
 export interface BuildDirSignal {
   readonly dirMtime: number;
   readonly infoMtime: number;
+  /** Exact mtimes in ms, when read from the file system by this process (never persisted). */
+  readonly dirMtimeMs?: number;
+  readonly infoMtimeMs?: number;
 }
 
 export const NO_SIGNAL: BuildDirSignal = Object.freeze({ dirMtime: 0, infoMtime: 0 });
 
-/** Whole-second mtime of a path, 0 when it is missing or cannot be stat'ed. */
-export function wholeSecondMtime(target: string): number {
+/** Exact mtime of a path in ms, 0 when it is missing or cannot be stat'ed. */
+function exactMtime(target: string): number {
   try {
-    const stats = statSync(target, { throwIfNoEntry: false });
-    return stats ? Math.floor(stats.mtimeMs / 1000) : 0;
+    return statSync(target, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   } catch {
     return 0;
   }
 }
 
-/** Two stats. Runs inside walk workers so a hung mount never stalls the server. */
-export function readBuildDirSignal(buildDir: string): BuildDirSignal {
-  return { dirMtime: wholeSecondMtime(buildDir), infoMtime: wholeSecondMtime(path.join(buildDir, BUILD_INFO_FILE)) };
+/** Whole-second mtime of a path, 0 when it is missing or cannot be stat'ed. */
+export function wholeSecondMtime(target: string): number {
+  return Math.floor(exactMtime(target) / 1000);
 }
 
+/** Two stats. Runs inside walk workers so a hung mount never stalls the server. */
+export function readBuildDirSignal(buildDir: string): BuildDirSignal {
+  const dirMtimeMs = exactMtime(buildDir);
+  const infoMtimeMs = exactMtime(path.join(buildDir, BUILD_INFO_FILE));
+  return { dirMtime: Math.floor(dirMtimeMs / 1000), infoMtime: Math.floor(infoMtimeMs / 1000), dirMtimeMs, infoMtimeMs };
+}
+
+/** Whole seconds equal, and the exact times too when both sides know them. */
 export function signalsEqual(a: BuildDirSignal, b: BuildDirSignal): boolean {
-  return a.dirMtime === b.dirMtime && a.infoMtime === b.infoMtime;
+  if (a.dirMtime !== b.dirMtime || a.infoMtime !== b.infoMtime) return false;
+  if (a.dirMtimeMs !== undefined && b.dirMtimeMs !== undefined && a.dirMtimeMs !== b.dirMtimeMs) return false;
+  if (a.infoMtimeMs !== undefined && b.infoMtimeMs !== undefined && a.infoMtimeMs !== b.infoMtimeMs) return false;
+  return true;
+}
+
+/** The whole-second pair alone, as the sidecar stores it. */
+export function wholeSeconds(signal: BuildDirSignal): BuildDirSignal {
+  return { dirMtime: signal.dirMtime, infoMtime: signal.infoMtime };
 }
 
 /** The pair a sidecar entry caches; unreadable values read as 0. */

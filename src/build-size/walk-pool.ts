@@ -194,7 +194,12 @@ export class WalkPool {
       parts.push(this.run({ kind: 'signals', dirs: slice }).then((response) => response.result as number[]));
     }
     const flat = (await Promise.all(parts)).flat();
-    return dirs.map((_, index) => ({ dirMtime: flat[index * 2] ?? 0, infoMtime: flat[index * 2 + 1] ?? 0 }));
+    return dirs.map((_, index) => ({
+      dirMtime: flat[index * 4] ?? 0,
+      infoMtime: flat[index * 4 + 1] ?? 0,
+      dirMtimeMs: flat[index * 4 + 2] ?? 0,
+      infoMtimeMs: flat[index * 4 + 3] ?? 0,
+    }));
   }
 
   async signal(dir: string): Promise<BuildDirSignal> {

@@ -8,8 +8,12 @@
  * - symbolic links are never followed (a link costs its own size), so loops
  *   and links to `/` cannot run away;
  * - only regular files and links count; FIFOs, sockets and devices are never
- *   opened (lstat does not open), so a FIFO cannot block the walk;
- * - anything that vanishes or cannot be read is skipped and counted.
+ *   opened (lstat does not open), so a FIFO cannot block the walk; they are
+ *   counted as skipped (reason `FIFO`, `socket`, `device`) so the debug log
+ *   says what was left out;
+ * - anything that vanishes or cannot be read is skipped and counted, an
+ *   unreadable build folder itself included (it sizes 0, reported as skipped
+ *   rather than as missing).
  *
  * Names that are not valid UTF-8 come back from `readdirSync` with U+FFFD
  * and would not round-trip; such a folder is re-read as raw bytes.
@@ -70,10 +74,21 @@ function childPath(dir: LocalPath, entry: AnyDirent, bytes: boolean): LocalPath 
  * out to be a folder (replaced under us) so the caller descends instead;
  * null when it takes no bytes or could not be read.
  */
+/** What a non-file, non-folder, non-link entry is, for the skipped samples. */
+function specialKind(entry: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (entry.isFIFO()) return 'FIFO';
+  if (entry.isSocket()) return 'socket';
+  if (entry.isCharacterDevice() || entry.isBlockDevice()) return 'device';
+  return 'unknown type';
+}
+
 function countEntry(tally: TreeTally, entry: AnyDirent, full: LocalPath): number | 'dir' | null {
   // Only regular files and links take bytes we would free; everything else
   // (FIFO, socket, device) is skipped without being opened.
-  if (!entry.isFile() && !entry.isSymbolicLink()) return null;
+  if (!entry.isFile() && !entry.isSymbolicLink()) {
+    skip(tally, full, specialKind(entry));
+    return null;
+  }
   let stats;
   try {
     stats = lstatSync(full, LSTAT_OPTIONS);
@@ -86,7 +101,11 @@ function countEntry(tally: TreeTally, entry: AnyDirent, full: LocalPath): number
     return null;
   }
   if (stats.isDirectory()) return 'dir';
-  if (!stats.isFile() && !stats.isSymbolicLink()) return null;
+  if (!stats.isFile() && !stats.isSymbolicLink()) {
+    // Replaced by a FIFO/socket/device between the listing and the lstat.
+    skip(tally, full, specialKind(stats));
+    return null;
+  }
   tally.bytes += stats.size;
   tally.files++;
   const allocated = stats.blocks * 512;
@@ -126,16 +145,22 @@ function expandDir(dir: LocalPath, isRoot: boolean): ExpandResult {
   const tally = newTally();
   const subdirs: WirePath[] = [];
   let listing;
-  try {
-    if (isRoot) {
-      // The build folder itself must be a real folder: a symlinked build
-      // folder is not followed either, its target is not ours to count.
-      const stats = lstatSync(dir, LSTAT_OPTIONS);
-      if (!stats || !stats.isDirectory()) return { ...tally, subdirs, rootMissing: true };
+  if (isRoot) {
+    // The build folder itself must be a real folder: a symlinked build
+    // folder is not followed either, its target is not ours to count.
+    let stats;
+    try {
+      stats = lstatSync(dir, LSTAT_OPTIONS);
+    } catch {
+      stats = undefined;
     }
+    if (!stats || !stats.isDirectory()) return { ...tally, subdirs, rootMissing: true };
+  }
+  try {
     listing = listDir(dir);
   } catch (err) {
-    if (isRoot) return { ...tally, subdirs, rootMissing: true };
+    // A build folder that exists but cannot be listed (chmod 000, EIO) is
+    // not "missing": it is skipped, so the debug log says why it sized 0.
     skip(tally, dir, err);
     return { ...tally, subdirs, rootMissing: false };
   }
@@ -165,10 +190,11 @@ function handle(request: WalkRequest): WalkResponse {
       case 'walk':
         return { id: request.id, ok: true, kind: 'walk', result: walkTree(toLocal(request.dir)) };
       case 'signals': {
+        // Four numbers per folder: whole seconds, then exact ms, of each half.
         const pairs: number[] = [];
         for (const dir of request.dirs) {
           const signal = readBuildDirSignal(dir);
-          pairs.push(signal.dirMtime, signal.infoMtime);
+          pairs.push(signal.dirMtime, signal.infoMtime, signal.dirMtimeMs ?? 0, signal.infoMtimeMs ?? 0);
         }
         return { id: request.id, ok: true, kind: 'signals', result: pairs };
       }

@@ -24,7 +24,7 @@ import {
   type BuildTarget,
   type SignalsFn,
 } from '../build-size/build-size.js';
-import type { BuildDirSignal } from '../build-size/freshness.js';
+import { signalsEqual, wholeSeconds, type BuildDirSignal } from '../build-size/freshness.js';
 import type { WalkFn } from '../build-size/walk-pool.js';
 import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
 import type { Logger } from '../util/log.js';
@@ -71,6 +71,11 @@ const SEP = '\0';
 export class BuildSizeRefresher extends WakeWorker<string> {
   readonly stats: RefresherStats = { walks: 0, sweeps: 0, walkSeconds: 0 };
   private readonly sources = new Map<string, SizeSource>();
+  /**
+   * The exact pair each key was last measured at (see freshness.ts): lets
+   * a change made in the same second as our walk still count as a change.
+   */
+  private readonly measuredAt = new Map<string, BuildDirSignal>();
   /** Source kinds whose sweep is due; all of them at start. */
   private readonly sweepsDue = new Set<string>();
 
@@ -129,7 +134,9 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       try {
         const targets = await source.targets();
         snapshot ??= await this.deps.store.read();
-        const stale = await findStaleBuildDirs(targets, snapshot, this.deps.signals, source.cached);
+        const stale = await findStaleBuildDirs(targets, snapshot, this.deps.signals, (data, key) =>
+          this.cachedWithExact(source, data, key),
+        );
         for (const key of stale) this.pending.add(`${kind}${SEP}${key}`);
         if (stale.length > 0) this.log.debug({ kind, stale: stale.length }, 'sweep found stale folders');
       } catch (err) {
@@ -139,9 +146,17 @@ export class BuildSizeRefresher extends WakeWorker<string> {
     this.stats.sweeps++;
   }
 
+  /** The sidecar's whole-second pair, with the exact times we measured at when they still describe it. */
+  private cachedWithExact(source: SizeSource, snapshot: SidecarData, key: string): BuildDirSignal {
+    const cached = source.cached(snapshot, key);
+    const exact = this.measuredAt.get(`${source.kind}${SEP}${key}`);
+    if (!exact || !signalsEqual(wholeSeconds(exact), cached)) return cached;
+    return { ...cached, dirMtimeMs: exact.dirMtimeMs, infoMtimeMs: exact.infoMtimeMs };
+  }
+
   private async refreshOne(source: SizeSource, key: string, snapshot: SidecarData): Promise<void> {
     let result: BuildSizeRefreshResult | null;
-    const cached: BuildDirSignal = source.cached(snapshot, key);
+    const cached = this.cachedWithExact(source, snapshot, key);
     const progress = source.progress;
     const walk: WalkFn = progress ? (root) => this.deps.walk(root, { onProgress: (p) => progress(key, p) }) : this.deps.walk;
     const logKey = source.kind === DEVICE_SOURCE ? { configuration: key } : { kind: source.kind, key };
@@ -153,6 +168,7 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       this.stats.walks++;
       this.stats.walkSeconds += (performance.now() - started) / 1000;
       await source.persist(key, result);
+      this.measuredAt.set(`${source.kind}${SEP}${key}`, result.signal);
     } catch (err) {
       if (this.abortSignal.aborted) return;
       this.log.error({ err, ...logKey }, 'build size refresh failed');
