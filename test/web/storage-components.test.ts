@@ -129,17 +129,14 @@ describe('<db-unused-builds>', () => {
     expect(ctx.toasts.list.at(-1)?.message).toBe('Deleted the unused build folder old-thing (48.0 MB freed)');
   });
 
-  it('looks again on request and reads the list back', async () => {
-    vi.useFakeTimers();
+  it('looks again on request and shows the list the server answers with once done', async () => {
     const { ctx, socket } = harness([], { orphans: [] });
     const el = await mount('db-unused-builds', (e) => (e.ctx = ctx));
     (root(el).querySelector('.panel-tools button') as HTMLButtonElement).click();
     await settle(el);
     expect((root(el).querySelector('.panel-tools button') as HTMLButtonElement).disabled).toBe(true);
-    socket.reply('builds/rescan', { requested: true });
-    await vi.advanceTimersByTimeAsync(1500);
-    socket.reply('builds/list_orphans', [orphan('found', 3 * MB)]);
-    await vi.advanceTimersByTimeAsync(0);
+    socket.reply('builds/rescan', [orphan('found', 3 * MB)]);
+    await new Promise((resolve) => setTimeout(resolve, 0));
     await settle(el);
     expect(textOf(root(el).querySelector('li .name'))).toBe('found');
     expect((root(el).querySelector('.panel-tools button') as HTMLButtonElement).disabled).toBe(false);
@@ -180,16 +177,14 @@ describe('<db-platformio-panel>', () => {
     expect(refresh.disabled).toBe(false);
   });
 
-  it('asks the server to refresh and reads the summary back (a check that finds nothing new sends no event)', async () => {
-    vi.useFakeTimers();
+  it('asks for a forced re-measure and shows the summary the server answers with once done', async () => {
     const { ctx, socket } = harness([], { platformio: { ...PIO, parts: { ...PIO.parts, '.cache': 0 }, bytes: PIO.bytes - PIO.parts['.cache'] } });
     const el = await mount('db-platformio-panel', (e) => (e.ctx = ctx));
     (root(el).querySelector('.panel-tools button') as HTMLButtonElement).click();
     await settle(el);
-    socket.reply('platformio/refresh', { requested: true });
-    await vi.advanceTimersByTimeAsync(1500);
-    socket.reply('platformio/get', PIO);
-    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.sent.find((frame) => frame.command === 'platformio/refresh')?.args).toEqual({ force: true });
+    socket.reply('platformio/refresh', PIO);
+    await new Promise((resolve) => setTimeout(resolve, 0));
     await settle(el);
     expect(textOf(root(el).querySelector('li[data-part=".cache"] .size'))).toBe('286.0 MB');
   });
