@@ -51,9 +51,13 @@ export interface CommandSpec<S extends z.ZodType = z.ZodType> {
 
 const MAX_BULK = 1000;
 
+/** File systems cap a name at 255 bytes, not characters: longer names fail with ENAMETOOLONG. */
+const MAX_NAME_BYTES = 255;
+
 const configurationArg = z
   .string()
   .refine(isSafeConfigurationName, 'must be a plain file name (no /, \\, NUL, "." or "..")')
+  .refine((name) => Buffer.byteLength(name) <= MAX_NAME_BYTES, `must be at most ${MAX_NAME_BYTES} bytes in UTF-8`)
   .refine(isDeviceFileName, 'must name a .yaml or .yml device file');
 
 const configurationOnly = z.strictObject({ configuration: configurationArg });

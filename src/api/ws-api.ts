@@ -4,6 +4,11 @@
  * an error frame; nothing a client sends can close the server or another
  * client's socket.
  *
+ * Frame limits: text over {@link MAX_FRAME_BYTES} or JSON nested deeper than
+ * {@link MAX_JSON_DEPTH} is answered `invalid_message`; frames over ws's
+ * `maxPayload` (1 MiB, set in server.ts) and text frames that are not UTF-8
+ * never reach this module: ws closes that one socket (1009, 1007).
+ *
  * A client that stops reading is not buffered forever: once its socket holds
  * more than {@link MAX_BUFFERED_BYTES} or {@link MAX_PENDING_FRAMES} unsent
  * frames it is disconnected (close code 1008), so one stalled browser tab
@@ -20,6 +25,13 @@ import { COMMANDS, type ApiServices, type StreamSink } from './commands.js';
 
 /** Larger text frames are refused with `invalid_message` (ws itself closes past 1 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Deeper JSON is refused with `invalid_message` before any schema sees it:
+ * zod's recursive `z.json()` (preference values) and `JSON.stringify` recurse
+ * per level and overflow the stack a few thousand levels down, which a 64 KiB
+ * frame reaches easily (`[[[[...`). No command needs more than a handful.
+ */
+export const MAX_JSON_DEPTH = 64;
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const MAX_PENDING_FRAMES = 5000;
 
@@ -103,6 +115,9 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
       } catch {
         return sendError(null, 'invalid_message', 'not valid JSON');
       }
+      if (jsonDepthExceeds(parsed, MAX_JSON_DEPTH)) {
+        return sendError(messageIdOf(parsed), 'invalid_message', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+      }
       const frame = envelope.safeParse(parsed);
       if (!frame.success) {
         const id = messageIdOf(parsed);
@@ -150,7 +165,11 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
         log.error({ err, command }, 'command failed');
         sendError(messageId, 'internal_error', 'the command failed on the server; see its log');
       }
-    })();
+    })().catch((err: unknown) => {
+      // Nothing above should throw outside its try; if something does, it must
+      // not become an unhandled rejection (which ends the process).
+      log.error({ err }, 'message handler failed');
+    });
   });
 
   async function login(args: Record<string, unknown>) {
@@ -168,4 +187,22 @@ function messageIdOf(value: unknown): MessageId | null {
   if (typeof value !== 'object' || value === null) return null;
   const id = (value as Record<string, unknown>)['message_id'];
   return typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : null;
+}
+
+/**
+ * Whether `value` nests objects/arrays more than `limit` deep (`{}` and
+ * `[1]` are depth 1). Iterative, so any depth is safe to measure, and it
+ * stops at the first path past the limit.
+ */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
