@@ -119,6 +119,19 @@ describe('initial fleet sweep (item 17)', () => {
     });
   });
 
+  it('writes a cold fleet in batches, not one sidecar write per device, and reports each device once', async () => {
+    const fleet = makeFleet(100, 1);
+    const update = vi.spyOn(fleet.store, 'update');
+    const { refresher, walk, refreshed } = makeRefresher(fleet);
+    refresher.start();
+    await refresher.whenIdle();
+    expect(walk).toHaveBeenCalledTimes(100);
+    expect(refreshed).toHaveLength(100);
+    expect(update.mock.calls.length).toBeLessThanOrEqual(100 / 32 + 4);
+    const data = readJson(fleet.store.path) as Record<string, Record<string, unknown>>;
+    expect(fleet.devices.every((d) => data[d.configuration]?.['build_size_bytes'] === fixtureBytes(1))).toBe(true);
+  });
+
   it('walks nothing and writes nothing on a second start with nothing changed', async () => {
     const fleet = makeFleet(3);
     const first = makeRefresher(fleet);

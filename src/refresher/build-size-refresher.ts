@@ -61,12 +61,28 @@ function deviceSource(deps: BuildSizeRefresherDeps): SizeSource {
     dirOf: deps.buildPathOf,
     cached: deviceCachedSignal,
     persist: (configuration, result) => deps.store.updateDevice(configuration, buildSizeFieldUpdates(result)),
+    persistMany: (entries) =>
+      deps.store.updateDevices(new Map(entries.map(([configuration, result]) => [configuration, buildSizeFieldUpdates(result)]))),
     refreshed: deps.onRefreshed,
   };
 }
 
 // NUL cannot occur in a file name or path, so it cleanly separates kind and key.
 const SEP = '\0';
+
+/** Measurements are written in batches of this many, or after this long, whichever comes first. */
+const PERSIST_BATCH = 32;
+const PERSIST_BATCH_MS = 250;
+
+interface Measured {
+  source: SizeSource;
+  key: string;
+  result: BuildSizeRefreshResult;
+}
+
+function logKeyOf(source: SizeSource, key: string): Record<string, string> {
+  return source.kind === DEVICE_SOURCE ? { configuration: key } : { kind: source.kind, key };
+}
 
 export class BuildSizeRefresher extends WakeWorker<string> {
   readonly stats: RefresherStats = { walks: 0, sweeps: 0, walkSeconds: 0 };
@@ -116,13 +132,24 @@ export class BuildSizeRefresher extends WakeWorker<string> {
     await this.sweepIfRequested();
     if (keys.length === 0) return;
     const snapshot = await this.deps.store.read();
+    const batch: Measured[] = [];
+    let batchStarted = 0;
     for (const pendingKey of keys) {
       if (this.abortSignal.aborted) return;
       const [kind = '', key = ''] = pendingKey.split(SEP);
       const source = this.sources.get(kind);
-      if (source) await this.refreshOne(source, key, snapshot);
+      if (!source) continue;
+      const measured = await this.measureOne(source, key, snapshot);
+      if (!measured) continue;
+      if (batch.length === 0) batchStarted = performance.now();
+      batch.push(measured);
+      if (batch.length >= PERSIST_BATCH || performance.now() - batchStarted >= PERSIST_BATCH_MS) {
+        await this.persistBatch(batch.splice(0));
+      }
     }
+    if (!this.abortSignal.aborted) await this.persistBatch(batch);
   }
+
 
   private async sweepIfRequested(): Promise<void> {
     if (this.sweepsDue.size === 0) return;
@@ -154,30 +181,62 @@ export class BuildSizeRefresher extends WakeWorker<string> {
     return { ...cached, dirMtimeMs: exact.dirMtimeMs, infoMtimeMs: exact.infoMtimeMs };
   }
 
-  private async refreshOne(source: SizeSource, key: string, snapshot: SidecarData): Promise<void> {
-    let result: BuildSizeRefreshResult | null;
+  /** Checks one key and walks it if its pair moved; null when nothing changed or it failed. */
+  private async measureOne(source: SizeSource, key: string, snapshot: SidecarData): Promise<Measured | null> {
     const cached = this.cachedWithExact(source, snapshot, key);
     const progress = source.progress;
     const walk: WalkFn = progress ? (root) => this.deps.walk(root, { onProgress: (p) => progress(key, p) }) : this.deps.walk;
-    const logKey = source.kind === DEVICE_SOURCE ? { configuration: key } : { kind: source.kind, key };
     try {
       const dir = await source.dirOf(key);
       const started = performance.now();
-      result = await raceAbort(refreshBuildSizeIfStale(dir, cached, this.deps.signals, walk), this.abortSignal);
-      if (!result) return;
+      const result = await raceAbort(refreshBuildSizeIfStale(dir, cached, this.deps.signals, walk), this.abortSignal);
+      if (!result) return null;
       this.stats.walks++;
       this.stats.walkSeconds += (performance.now() - started) / 1000;
-      await source.persist(key, result);
-      this.measuredAt.set(`${source.kind}${SEP}${key}`, result.signal);
+      return { source, key, result };
     } catch (err) {
-      if (this.abortSignal.aborted) return;
-      this.log.error({ err, ...logKey }, 'build size refresh failed');
-      return;
-    }
-    try {
-      await source.refreshed?.(key, result);
-    } catch (err) {
-      this.log.error({ err, ...logKey }, 'build size refreshed callback failed');
+      if (!this.abortSignal.aborted) this.log.error({ err, ...logKeyOf(source, key) }, 'build size refresh failed');
+      return null;
     }
   }
+
+  /**
+   * Writes a batch of measurements, one sidecar write per source where it
+   * can (a cold start of 1,000 devices is then ~30 writes, not 1,000), and
+   * only then reports them: a reload must read what was persisted.
+   */
+  private async persistBatch(batch: Measured[]): Promise<void> {
+    if (batch.length === 0) return;
+    const bySource = new Map<SizeSource, Measured[]>();
+    for (const measured of batch) bySource.set(measured.source, [...(bySource.get(measured.source) ?? []), measured]);
+    for (const [source, entries] of bySource) {
+      const persisted: Measured[] = [];
+      if (source.persistMany) {
+        try {
+          await source.persistMany(entries.map(({ key, result }) => [key, result]));
+          persisted.push(...entries);
+        } catch (err) {
+          this.log.error({ err, kind: source.kind, count: entries.length }, 'persisting build sizes failed');
+        }
+      } else {
+        for (const entry of entries) {
+          try {
+            await source.persist(entry.key, entry.result);
+            persisted.push(entry);
+          } catch (err) {
+            this.log.error({ err, ...logKeyOf(source, entry.key) }, 'persisting a build size failed');
+          }
+        }
+      }
+      for (const { key, result } of persisted) {
+        this.measuredAt.set(`${source.kind}${SEP}${key}`, result.signal);
+        try {
+          await source.refreshed?.(key, result);
+        } catch (err) {
+          this.log.error({ err, ...logKeyOf(source, key) }, 'build size refreshed callback failed');
+        }
+      }
+    }
+  }
+
 }

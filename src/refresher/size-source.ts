@@ -21,6 +21,8 @@ export interface SizeSource {
   cached(snapshot: SidecarData, key: string): BuildDirSignal;
   /** Writes a fresh measurement to the sidecar. */
   persist(key: string, result: BuildSizeRefreshResult): Promise<void>;
+  /** Writes several in one sidecar write, when the source can. */
+  persistMany?(entries: [key: string, result: BuildSizeRefreshResult][]): Promise<void>;
   /** Called after a persisted refresh (reload, push to clients). */
   refreshed?(key: string, result: BuildSizeRefreshResult): unknown;
   /** Called while a long walk of `key` runs. */
