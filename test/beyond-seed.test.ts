@@ -196,6 +196,19 @@ describe('live pick-up of compiles made from a terminal', () => {
 });
 
 describe('API additions', () => {
+  it('caps open streams per socket at 32; unsubscribing frees a slot', async () => {
+    const dir = makeTempDir();
+    const running = await startServer(dir);
+    const client = await running.connect();
+    for (let i = 0; i < 32; i++) await client.call('subscribe_events');
+    const refused = await client.request('subscribe_events');
+    expect(refused.error_code).toBe('invalid_args');
+    expect(refused.details).toMatch(/32 open streams/);
+    const first = client.frames.find((f) => f.event === 'initial_state')?.message_id as string;
+    await client.call('unsubscribe', { message_id: first });
+    await expect(client.call('subscribe_events')).resolves.toBeNull();
+  });
+
   it('compile_bulk starts one job per device; clear tells subscribers; unsubscribe ends a stream', async () => {
     const dir = makeTempDir();
     for (const name of ['a', 'b']) writeFile(path.join(dir, `${name}.yaml`), `esphome:\n  name: ${name}\nesp32:\n  board: x\n`);

@@ -51,13 +51,9 @@ export interface CommandSpec<S extends z.ZodType = z.ZodType> {
 
 const MAX_BULK = 1000;
 
-/** File systems cap a name at 255 bytes, not characters: longer names fail with ENAMETOOLONG. */
-const MAX_NAME_BYTES = 255;
-
 const configurationArg = z
   .string()
-  .refine(isSafeConfigurationName, 'must be a plain file name (no /, \\, NUL, "." or "..")')
-  .refine((name) => Buffer.byteLength(name) <= MAX_NAME_BYTES, `must be at most ${MAX_NAME_BYTES} bytes in UTF-8`)
+  .refine(isSafeConfigurationName, 'must be a plain file name of at most 255 bytes (no /, \\, NUL, "." or "..")')
   .refine(isDeviceFileName, 'must name a .yaml or .yml device file');
 
 const configurationOnly = z.strictObject({ configuration: configurationArg });
@@ -126,6 +122,9 @@ function startJob(services: ApiServices, type: Exclude<JobType, 'reset_build_env
 
 const PREFERENCES_KEY = '_preferences';
 const preferenceValue = z.json().refine((value) => JSON.stringify(value).length <= 16 * 1024, 'value too large');
+
+/** Commands that open a stream on their socket (ended by `unsubscribe` or close). */
+export const STREAMING_COMMANDS: ReadonlySet<string> = new Set(['subscribe_events', 'firmware/follow_job']);
 
 export const COMMANDS: Record<string, CommandSpec> = {
   subscribe_events: define(noArgs, async (_args, { services, stream }) => {

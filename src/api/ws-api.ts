@@ -21,7 +21,7 @@ import { AuthError } from '../auth/auth.js';
 import type { ErrorCode, MessageId, ResponseFrame, ServerInfo } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
-import { COMMANDS, type ApiServices, type StreamSink } from './commands.js';
+import { COMMANDS, STREAMING_COMMANDS, type ApiServices, type StreamSink } from './commands.js';
 
 /** Larger text frames are refused with `invalid_message` (ws itself closes past 1 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -34,6 +34,8 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export const MAX_JSON_DEPTH = 64;
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const MAX_PENDING_FRAMES = 5000;
+/** Each stream holds listeners; a page needs two or three, so this only stops runaway clients. */
+export const MAX_STREAMS_PER_SOCKET = 32;
 
 const envelope = z.object({
   command: z.string().min(1).max(100),
@@ -146,6 +148,9 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
         }
         const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
         if (!spec) throw new ApiError('unknown_command', `unknown command ${JSON.stringify(command)}`);
+        if (STREAMING_COMMANDS.has(command) && streams.size >= MAX_STREAMS_PER_SOCKET) {
+          throw new ApiError('invalid_args', `this socket already has ${MAX_STREAMS_PER_SOCKET} open streams; unsubscribe from one first`);
+        }
         const checked = spec.args.safeParse(args);
         if (!checked.success) throw new ApiError('invalid_args', z.prettifyError(checked.error).replace(/\n/g, '; '));
         const stream: StreamSink = {

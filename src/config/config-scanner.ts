@@ -32,7 +32,8 @@ export function isSafeConfigurationName(name: unknown): name is string {
   return (
     typeof name === 'string' &&
     name.length > 0 &&
-    name.length <= 255 &&
+    // File systems cap a name at 255 bytes, not characters (ENAMETOOLONG past it).
+    Buffer.byteLength(name, 'utf8') <= 255 &&
     name !== '.' &&
     name !== '..' &&
     !/[/\\\0]/.test(name)
