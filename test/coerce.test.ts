@@ -33,6 +33,13 @@ describe('coerceSidecarInt (cached integers read defensively)', () => {
     it('a digit string beyond the safe-integer range → 0 rather than a rounded value', () => {
       expect(coerceSidecarInt('99999999999999999999')).toBe(0);
     });
+
+    it('a number beyond the safe-integer range (a hand-edited 1e308) → 0', () => {
+      expect(coerceSidecarInt(1e308)).toBe(0);
+      expect(coerceSidecarInt(-3e20)).toBe(0);
+      expect(coerceSidecarInt(2 ** 53)).toBe(0);
+      expect(coerceSidecarInt(2 ** 53 - 1)).toBe(2 ** 53 - 1);
+    });
   });
 
   describe('whole numbers are kept', () => {

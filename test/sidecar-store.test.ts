@@ -564,13 +564,21 @@ describe('SidecarStore corrupt file handling', () => {
 });
 
 describe('SidecarStore.cleanStaleTemps', () => {
-  it('removes a temp left by a dead process and keeps one owned by this process', async () => {
+  it('removes a temp left by a dead process and keeps one owned by a live process', async () => {
+    // The parent of this test process stands in for a live writer (e.g. the Python tool).
     const dead = `${SIDECAR_FILE}.tmp-${deadPid()}-abcd1234`;
-    const ours = `${SIDECAR_FILE}.tmp-${process.pid}-abcd1234`;
+    const live = `${SIDECAR_FILE}.tmp-${process.ppid}-abcd1234`;
     fs.writeFileSync(path.join(dir, dead), '{}');
-    fs.writeFileSync(path.join(dir, ours), '{}');
+    fs.writeFileSync(path.join(dir, live), '{}');
     expect(await store().cleanStaleTemps()).toBe(1);
-    expect(listDir()).toEqual([ours]);
+    expect(listDir()).toEqual([live]);
+  });
+
+  it('removes a temp carrying our own pid that we are not writing (a restarted container reuses pids)', async () => {
+    const earlier = `${SIDECAR_FILE}.tmp-${process.pid}-abcd1234`;
+    fs.writeFileSync(path.join(dir, earlier), '{}');
+    expect(await store().cleanStaleTemps()).toBe(1);
+    expect(listDir()).toEqual([]);
   });
 
   it('does not touch the sidecar itself, corrupt copies or unrelated files', async () => {

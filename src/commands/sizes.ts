@@ -75,6 +75,7 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   const env = options.env ?? process.env;
   const dataDir = resolveDataDir(configDir, env);
   const store = new SidecarStore(configDir, { logger: options.logger });
+  await store.cleanStaleTemps();
   const scanner = new ConfigScanner(configDir, dataDir);
   const devices = await scanner.scan(await store.read());
   const byConfiguration = new Map(devices.map((device) => [device.configuration, device]));

@@ -6,8 +6,11 @@
  */
 export function coerceSidecarInt(value: unknown): number {
   if (typeof value === 'number') {
-    // Python's int() truncates floats; NaN/Infinity are not numbers to cache.
-    return Number.isFinite(value) ? Math.trunc(value) : 0;
+    // Python's int() truncates floats; NaN/Infinity are not numbers to cache,
+    // and neither is anything past 2^53 (a hand-edited 1e308 would show as a
+    // size of 1e308 bytes): those read as nothing cached, like such strings.
+    const whole = Math.trunc(value);
+    return Number.isSafeInteger(whole) ? whole : 0;
   }
   if (typeof value === 'string') {
     // Python's int("12.7") raises, so only an optionally signed run of digits counts.

@@ -7,10 +7,18 @@
  *   that device's entry.
  * - Reads never fail: missing, invalid or non-object content reads as empty,
  *   and a non-object entry reads as an empty entry.
- * - Every change is a read-modify-write under one in-process mutex, written
- *   atomically (temp file in the same folder, fsync, rename, fsync folder),
- *   so a crash leaves the old or the new file and never a torn one, and a
- *   concurrent writer's other entries are re-read rather than clobbered.
+ * - Every change is a read-modify-write under an in-process mutex and a
+ *   cross-process lock (`.device-builder.json.lock`, see util/file-lock.ts),
+ *   written atomically (temp file in the same folder, fsync, rename, fsync
+ *   folder), so a crash leaves the old or the new file and never a torn one,
+ *   and a concurrent writer's entries are re-read rather than clobbered: two
+ *   of our processes (the server and `sizes` from cron) never lose an update.
+ *   The Python Device Builder does not take our lock; against it the re-read
+ *   under lock plus the atomic rename narrows the window in which one update
+ *   can be lost to the milliseconds between our read and our rename.
+ * - A writer that cannot get the lock within a few seconds rejects with a
+ *   `FileLockError` and writes nothing; a lock left by a dead process is
+ *   broken at once, one left by a live but stuck one after 10 s.
  * - Field updates are three-state: `undefined` leaves a key alone; `null`,
  *   `0` or `""` remove it (so a cached 0 is never stored and a missing key
  *   reads as 0); anything else is written.
@@ -20,7 +28,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { removeStaleTemps, writeFileAtomic } from '../util/atomic-file.js';
+import { removeStaleTemps, syncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { removeStaleLock, withFileLock, type FileLockOptions, type HeldLock } from '../util/file-lock.js';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -92,13 +101,15 @@ export class SidecarStore {
   readonly path: string;
   private readonly mutex = new Mutex();
   private readonly log: Logger;
+  private readonly lockOptions: FileLockOptions;
 
   constructor(
     readonly configDir: string,
-    options: { logger?: Logger } = {},
+    options: { logger?: Logger; lock?: Omit<FileLockOptions, 'logger'> } = {},
   ) {
     this.path = path.join(configDir, SIDECAR_FILE);
     this.log = options.logger ?? defaultLog;
+    this.lockOptions = { ...options.lock, logger: this.log };
   }
 
   /** A snapshot of the whole file; `{}` when missing or unreadable. */
@@ -113,19 +124,27 @@ export class SidecarStore {
 
   /**
    * Runs `mutate` on a fresh read of the file and writes the result if it
-   * reports a change. Serialized: only one read-modify-write runs at a time.
-   * Rejects, writing nothing, when the file exists but cannot be read.
+   * reports a change. Serialized: only one read-modify-write runs at a time,
+   * in this process and across processes that use this store.
+   * Rejects, writing nothing, when the file exists but cannot be read, or
+   * when the cross-process lock cannot be taken.
    */
   async update(mutate: (data: SidecarData) => boolean): Promise<void> {
-    await this.mutex.run(async () => {
-      const { data, corrupt, unreadable } = await this.load();
-      // Writing over a file we could not read would replace every other
-      // device's entry with nothing: refuse instead.
-      if (unreadable) throw unreadable;
-      if (!mutate(data)) return;
-      if (corrupt) await this.keepCorruptCopy(corrupt);
-      await this.writeAtomic(data);
-    });
+    await this.mutex.run(() =>
+      withFileLock(
+        this.path,
+        async (lock) => {
+          const { data, corrupt, unreadable } = await this.load();
+          // Writing over a file we could not read would replace every other
+          // device's entry with nothing: refuse instead.
+          if (unreadable) throw unreadable;
+          if (!mutate(data)) return;
+          if (corrupt) await this.keepCorruptCopy(corrupt);
+          await this.writeAtomic(data, lock);
+        },
+        this.lockOptions,
+      ),
+    );
   }
 
   /** Three-state field updates for one device; an entry left empty is dropped. */
@@ -183,12 +202,13 @@ export class SidecarStore {
   }
 
   /**
-   * Removes temp files left by writers that died between write and rename.
-   * Only temps whose owning process is gone are touched, so a live writer's
-   * temp (ours or the Python tool's) is never pulled from under it.
+   * Removes temp files left by writers that died between write and rename,
+   * and a lock (and its temps) left by a writer that died holding it. Only
+   * files whose owning process is gone are touched, so a live writer's temp
+   * or lock (ours or another process's) is never pulled from under it.
    */
   async cleanStaleTemps(): Promise<number> {
-    const removed = await removeStaleTemps(this.path);
+    const removed = (await removeStaleTemps(this.path)) + (await removeStaleLock(this.path, this.log));
     if (removed > 0) this.log.info({ removed }, 'removed stale sidecar temp files');
     return removed;
   }
@@ -218,15 +238,28 @@ export class SidecarStore {
 
   private async keepCorruptCopy(raw: Buffer): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const copy = `${this.path}.corrupt-${stamp}`;
-    await fsp.writeFile(copy, raw, { flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+    let copy = `${this.path}.corrupt-${stamp}`;
+    const writeDurably = async (target: string): Promise<void> => {
+      const handle = await fsp.open(target, 'wx');
+      try {
+        await handle.writeFile(raw);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    };
+    await writeDurably(copy).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
-      await fsp.writeFile(`${copy}-${randomBytes(3).toString('hex')}`, raw, { flag: 'wx' });
+      copy = `${copy}-${randomBytes(3).toString('hex')}`;
+      await writeDurably(copy);
     });
+    // The copy must survive a power loss before the rename that replaces the
+    // original can: otherwise the only copy of those bytes could be lost.
+    await syncDir(path.dirname(this.path));
     this.log.warn({ copy }, 'kept a copy of the corrupt sidecar before replacing it');
   }
 
-  private async writeAtomic(data: SidecarData): Promise<void> {
-    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`);
+  private async writeAtomic(data: SidecarData, lock: HeldLock): Promise<void> {
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, 0o644, { beforeRename: () => lock.assertHeld() });
   }
 }

@@ -6,7 +6,13 @@
  * holds either the old bytes or the new ones, never a torn mix.
  *
  * Temp names carry the writer's pid (`<file>.tmp-<pid>-<random>`) so a
- * cleaner can tell a dead writer's leftovers from a live writer's temp.
+ * cleaner can tell a dead writer's leftovers from a live writer's temp. A
+ * temp carrying our own pid that we are not writing right now belongs to an
+ * earlier process that had the same pid (containers restart with the same
+ * small pids), so it is a leftover too.
+ *
+ * Power-loss order, asserted by test/crash-safety.test.ts: write the temp,
+ * fsync it, close it, rename it over the target, fsync the folder.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
@@ -17,27 +23,61 @@ export function tempPrefix(file: string): string {
   return `${path.basename(file)}.tmp-`;
 }
 
+/** Temps (absolute paths) this process is using right now; a cleaner must leave these alone. */
+const inFlight = new Set<string>();
+
+/**
+ * Runs `use` with a fresh temp path beside `file` carrying this process's
+ * pid; while it runs, {@link removeStaleTemps} leaves that temp alone.
+ */
+export async function withTempPath<T>(file: string, use: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = path.resolve(path.dirname(file), `${tempPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`);
+  inFlight.add(tmp);
+  try {
+    return await use(tmp);
+  } finally {
+    inFlight.delete(tmp);
+  }
+}
+
+export interface WriteAtomicOptions {
+  /**
+   * Runs after the temp is durable and before the rename that publishes it;
+   * throwing aborts the write (the temp is removed, the target untouched).
+   * The sidecar uses it to check it still holds its cross-process lock.
+   */
+  beforeRename?: () => Promise<void>;
+}
+
 /** Atomically replaces `file` with `data`, created with `mode` (never wider, not even briefly). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `${tempPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`);
-  const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
-  try {
-    await handle.writeFile(data);
-    // Data on disk before the rename makes it visible: after a power loss
-    // the name points at complete bytes or at the old file.
-    await handle.sync();
-  } catch (err) {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  options: WriteAtomicOptions = {},
+): Promise<void> {
+  await withTempPath(file, async (tmp) => {
+    const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+    try {
+      await handle.writeFile(data);
+      // Data on disk before the rename makes it visible: after a power loss
+      // the name points at complete bytes or at the old file.
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
     await handle.close();
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  try {
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+    try {
+      await options.beforeRename?.();
+      await fsp.rename(tmp, file);
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  });
+  // The rename itself survives power loss only once the folder is synced.
   await syncDir(path.dirname(file));
 }
 
@@ -72,10 +112,11 @@ export async function removeStaleTemps(file: string): Promise<number> {
   let removed = 0;
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
+    const full = path.resolve(dir, name);
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? inFlight.has(full) : processAlive(pid))) continue;
     try {
-      await fsp.unlink(path.join(dir, name));
+      await fsp.unlink(full);
       removed++;
     } catch {
       // Another cleaner got it first.
@@ -84,7 +125,8 @@ export async function removeStaleTemps(file: string): Promise<number> {
   return removed;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid exists (on this host); EPERM means it does but is not ours. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
