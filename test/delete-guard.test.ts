@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkBuildFolderDeletable, defaultBuildRoots, isStrictlyInside, type GuardContext } from '../src/devices/delete-guard.js';
 import { DeviceFiles } from '../src/devices/device-files.js';
+import { OrphanBuilds, OrphanError } from '../src/orphans/orphan-builds.js';
 import { SidecarStore } from '../src/sidecar/sidecar-store.js';
 import type { Logger } from '../src/util/log.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
@@ -444,7 +445,7 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
       // Only the device's own files were ever handed to rm/unlink.
       const storage = path.join(sb.data, 'storage', 'kitchen.yaml.json');
       const expected = action === 'delete' ? [path.join(sb.config, 'kitchen.yaml'), storage] : [storage];
-      expect(removals.sort()).toEqual(expected.sort());
+      expect(ownWrites(removals).sort()).toEqual(expected.sort());
       expect(report).toEqual({ configuration: 'kitchen.yaml', build_folder: 'refused', reason: expect.stringMatching(/^build path /) });
       const warning = lines().find((line) => line['level'] === 40);
       expect(warning).toMatchObject({ configuration: 'kitchen.yaml', reason: report.reason });
@@ -502,3 +503,194 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
     expect(fs.existsSync('/etc')).toBe(true);
   });
 });
+
+// ---------------------------------------------------------------------------
+// More traversal variants (docs/RELIABILITY.md, "Path traversal and the
+// delete guard"), each checked end to end against a checksum of the whole
+// sandbox: the device-file paths the table above does not reach, and the
+// unused-build-folder delete (`builds/delete_orphan`), whose path comes
+// straight from the client.
+
+/** Fails the test instead of deleting anything outside `S` (the cases include / and ~). */
+function installSafetyNet(S: string): string[] {
+  const removals: string[] = [];
+  const realRm = fs.promises.rm.bind(fs.promises);
+  const realUnlink = fs.promises.unlink.bind(fs.promises);
+  vi.spyOn(fs.promises, 'rm').mockImplementation(async (target, options) => {
+    removals.push(String(target));
+    if (!isStrictlyInside(path.resolve(String(target)), S)) throw new Error(`test safety net: rm ${String(target)}`);
+    return realRm(target, options);
+  });
+  vi.spyOn(fs.promises, 'unlink').mockImplementation(async (target) => {
+    removals.push(String(target));
+    if (!isStrictlyInside(path.resolve(String(target)), S)) throw new Error(`test safety net: unlink ${String(target)}`);
+    return realUnlink(target);
+  });
+  return removals;
+}
+
+/** Lock and temp files the sidecar store creates and removes around its own writes. */
+function ownWrites(removals: string[]): string[] {
+  return removals.filter((target) => !path.basename(target).startsWith('.device-builder.json'));
+}
+
+describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const refused: { name: string; esphome?: string; buildPath?: (sb: Sandbox) => unknown; setup?: (sb: Sandbox) => void }[] = [
+    { name: 'esphome.name: ../../../.. (no StorageJSON) computes a parent of the sandbox', esphome: '  name: ../../../..\n' },
+    { name: 'esphome.name: / (no StorageJSON) computes the file-system root', esphome: '  name: /\n' },
+    { name: 'esphome.build_path: / with name etc computes /etc', esphome: '  name: etc\n  build_path: /\n' },
+    { name: 'esphome.build_path: ../.. with name config computes the config dir', esphome: '  name: config\n  build_path: ../..\n' },
+    { name: 'build_path <build>/. (the build root spelled with a dot)', buildPath: (sb) => `${sb.data}/build/.` },
+    { name: 'build_path <build>//kitchen//..//.. (doubled slashes)', buildPath: (sb) => `${sb.data}/build//kitchen//..//..` },
+    { name: 'build_path through a symlink to the config dir', buildPath: (sb) => `${sb.data}/build/cfglink/.esphome`, setup: (sb) => fs.symlinkSync(sb.config, path.join(sb.data, 'build', 'cfglink')) },
+    { name: 'build_path through a symlink to /', buildPath: (sb) => `${sb.data}/build/slash/etc`, setup: (sb) => fs.symlinkSync('/', path.join(sb.data, 'build', 'slash')) },
+    { name: 'build_path of the home folder spelled with ..', buildPath: () => `${os.homedir()}/x/..` },
+  ];
+
+  for (const action of ['archive', 'delete'] as const) {
+    it.each(refused)(`${action}: $name is refused and nothing outside the device's own files changes`, async (c) => {
+      const sb = makeSandbox(c.esphome);
+      c.setup?.(sb);
+      if (c.buildPath) writeStorage(sb, c.buildPath(sb));
+      const skip = new Set([...DEVICE_OWNED]);
+      const before = treeChecksum(sb.S, skip);
+      const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new SidecarStore(sb.config, { logger: silentLogger }), logger: silentLogger, env: {} });
+      const removals = installSafetyNet(sb.S);
+      const report = await files[action]('kitchen.yaml');
+      expect(report).toMatchObject({ build_folder: 'refused' });
+      expect(treeChecksum(sb.S, skip)).toEqual(before);
+      const storage = path.join(sb.data, 'storage', 'kitchen.yaml.json');
+      expect(ownWrites(removals).sort()).toEqual((action === 'delete' ? [path.join(sb.config, 'kitchen.yaml'), storage] : [storage]).sort());
+    });
+  }
+
+  it('build_path <build>/sub/../kitchen, where sub links outside: the lexical path is what is judged and deleted', async () => {
+    // The kernel would read sub/.. as the parent of the link's target; the
+    // guard and the delete both use the lexically resolved <build>/kitchen.
+    const sb = makeSandbox();
+    writeStorage(sb, `${sb.data}/build/sub/../kitchen`);
+    const outside = treeChecksum(path.join(sb.S, 'outside'), new Set());
+    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new SidecarStore(sb.config, { logger: silentLogger }), logger: silentLogger, env: {} });
+    const removals = installSafetyNet(sb.S);
+    await expect(files.delete('kitchen.yaml')).resolves.toMatchObject({ build_folder: 'deleted' });
+    expect(removals).toContain(path.join(sb.data, 'build', 'kitchen'));
+    expect(fs.existsSync(path.join(sb.data, 'build', 'kitchen'))).toBe(false);
+    expect(treeChecksum(path.join(sb.S, 'outside'), new Set())).toEqual(outside);
+    expect(fs.existsSync(path.join(sb.data, 'build', 'other', 'build_info.json'))).toBe(true);
+  });
+});
+
+describe('unused build folders: builds/delete_orphan with hostile paths', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  function orphanSandbox(): { sb: Sandbox; orphans: OrphanBuilds; orphan: string } {
+    const sb = makeSandbox();
+    writeStorage(sb, path.join(sb.data, 'build', 'kitchen'));
+    const orphan = path.join(sb.data, 'build', 'old-garage');
+    writeFile(path.join(orphan, '.pioenvs', 'old-garage', 'firmware.bin'), 64);
+    writeFile(path.join(orphan, 'build_info.json'), '{}');
+    fs.symlinkSync(path.join(sb.data, 'build'), path.join(sb.S, 'buildlink'));
+    const orphans = new OrphanBuilds({
+      configDir: sb.config,
+      dataDir: sb.data,
+      store: new SidecarStore(sb.config, { logger: silentLogger }),
+      logger: silentLogger,
+      env: {},
+      activeConfigurations: () => ['kitchen.yaml', 'other.yaml'],
+    });
+    return { sb, orphans, orphan };
+  }
+
+  const hostile: { name: string; input: (sb: Sandbox) => unknown }[] = [
+    { name: '/', input: () => '/' },
+    { name: 'the home folder', input: () => os.homedir() },
+    { name: 'the config dir', input: (sb) => sb.config },
+    { name: 'the data dir', input: (sb) => sb.data },
+    { name: 'the parent of the config dir', input: (sb) => sb.S },
+    { name: 'the build root', input: (sb) => path.join(sb.data, 'build') },
+    { name: 'the build root with a trailing slash', input: (sb) => `${sb.data}/build/` },
+    { name: '<orphan>/..', input: (sb) => `${sb.data}/build/old-garage/..` },
+    { name: '<orphan>/../../..', input: (sb) => `${sb.data}/build/old-garage/../../..` },
+    { name: '<build>/../storage', input: (sb) => `${sb.data}/build/../storage` },
+    { name: 'a live device folder reached through <orphan>/../kitchen', input: (sb) => `${sb.data}/build/old-garage/../kitchen` },
+    { name: 'a live device folder', input: (sb) => path.join(sb.data, 'build', 'kitchen') },
+    { name: 'another live device folder', input: (sb) => path.join(sb.data, 'build', 'other') },
+    { name: 'a symlink in the build root pointing outside', input: (sb) => path.join(sb.data, 'build', 'sub') },
+    { name: 'a folder through that symlink', input: (sb) => path.join(sb.data, 'build', 'sub', 'deep') },
+    { name: 'the folder outside itself', input: (sb) => path.join(sb.S, 'outside') },
+    { name: 'the archive folder', input: (sb) => path.join(sb.config, 'archive') },
+    { name: 'a relative name', input: () => 'old-garage' },
+    { name: 'a relative path with ..', input: () => '../build/old-garage' },
+    { name: 'the orphan spelled with a trailing slash', input: (sb) => `${sb.data}/build/old-garage/` },
+    { name: 'the orphan spelled with /./', input: (sb) => `${sb.data}/build/./old-garage` },
+    { name: 'the orphan spelled with //', input: (sb) => `${sb.data}/build//old-garage` },
+    { name: 'the orphan through a symlink to the build root', input: (sb) => path.join(sb.S, 'buildlink', 'old-garage') },
+    { name: 'the orphan with a NUL byte appended', input: (sb) => `${sb.data}/build/old-garage\0` },
+    { name: 'an empty string', input: () => '' },
+    { name: 'a number', input: () => 42 },
+    { name: 'null', input: () => null },
+    { name: 'an object', input: (sb) => ({ path: path.join(sb.data, 'build', 'old-garage') }) },
+  ];
+
+  it('the sandbox lists exactly one unused folder, and deleting it by its listed path works', async () => {
+    const { sb, orphans, orphan } = orphanSandbox();
+    expect(await orphans.rescan()).toEqual([orphan]);
+    const removals = installSafetyNet(sb.S);
+    await orphans.delete(orphan);
+    expect(fs.existsSync(orphan)).toBe(false);
+    expect(ownWrites(removals)).toEqual([orphan]);
+  });
+
+  it.each(hostile)('$name: refused, nothing anywhere changes', async (c) => {
+    const { sb, orphans } = orphanSandbox();
+    await orphans.rescan();
+    const before = treeChecksum(sb.S, new Set(['config/.device-builder.json']));
+    const removals = installSafetyNet(sb.S);
+    const error = await orphans.delete(c.input(sb) as string).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(OrphanError);
+    expect(treeChecksum(sb.S, new Set(['config/.device-builder.json']))).toEqual(before);
+    expect(ownWrites(removals)).toEqual([]);
+  });
+
+  it.each([
+    ['/', () => '/x'],
+    ['the home folder', () => path.join(os.homedir(), 'x')],
+    ['the config dir', (sb: Sandbox) => path.join(sb.config, 'x')],
+    ['the data dir', (sb: Sandbox) => path.join(sb.data, 'x')],
+    ['the parent of the config dir', (sb: Sandbox) => path.join(sb.S, 'x')],
+    ['the StorageJSON folder', (sb: Sandbox) => path.join(sb.data, 'storage', 'x')],
+    ['the archive folder', (sb: Sandbox) => path.join(sb.config, 'archive', 'x')],
+  ])('a StorageJSON build_path inside %s does not make its siblings unused build folders', async (_label, buildPath) => {
+    const { sb, orphans, orphan } = orphanSandbox();
+    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ build_path: buildPath(sb) }));
+    const found = await orphans.rescan();
+    // Only folders in <data>/build: the old orphan, and other's old folder now that other builds elsewhere.
+    expect(found.sort()).toEqual([orphan, path.join(sb.data, 'build', 'other')].sort());
+  });
+
+  // Found by this suite: the parent of any StorageJSON build_path becomes a
+  // build root unless the guard refuses it, so a hand-edited build_path of
+  // ~/Documents/kitchen made ~/Documents/Taxes an "unused build folder" that
+  // builds/delete_orphan would delete. Under roots known only from a
+  // StorageJSON, only folders that look like ESPHome build folders are listed.
+  it('a StorageJSON build_path in an ordinary folder does not make that folder\'s other subfolders deletable', async () => {
+    const { sb, orphans } = orphanSandbox();
+    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ build_path: path.join(sb.S, 'outside', 'other-build') }));
+    const found = await orphans.rescan();
+    expect(found.filter((dir) => !isStrictlyInside(dir, path.join(sb.data, 'build')))).toEqual([]);
+    const before = treeChecksum(path.join(sb.S, 'outside'), new Set());
+    installSafetyNet(sb.S);
+    await orphans.delete(path.join(sb.S, 'outside', 'deep')).catch(() => undefined);
+    expect(treeChecksum(path.join(sb.S, 'outside'), new Set())).toEqual(before);
+  });
+});
+

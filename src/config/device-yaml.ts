@@ -9,9 +9,11 @@
  * `esphome:` block, `substitutions:` and the platform key matter here.
  *
  * Alias expansion is capped so a "billion laughs" file cannot blow memory,
- * and files over {@link MAX_YAML_BYTES} are refused before parsing.
+ * files over {@link MAX_YAML_BYTES} are refused before parsing, and so is
+ * text nesting deeper than the parser's stack can take (util/yaml-depth.ts).
  */
 import { parseDocument, type ScalarTag } from 'yaml';
+import { MAX_YAML_NESTING, yamlNestingExceeds } from '../util/yaml-depth.js';
 
 /** ESPHome config files are a few KB; anything this big is not a config. */
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
@@ -134,6 +136,11 @@ export function parseDeviceYaml(text: string): ParsedDeviceYaml {
   }
   if (text.includes('\u0000')) {
     return { device: { ...EMPTY_DEVICE_YAML }, error: 'file is binary, not YAML' };
+  }
+  // Deep nesting overflows the parser's stack, which on Node 20 can corrupt
+  // V8's regexp compiler and abort the process on the next parse.
+  if (yamlNestingExceeds(text)) {
+    return { device: { ...EMPTY_DEVICE_YAML }, error: `YAML nests more than ${MAX_YAML_NESTING} levels deep` };
   }
   let root: unknown;
   try {

@@ -54,6 +54,19 @@ async function readJsonFile(file: string): Promise<unknown> {
   }
 }
 
+/**
+ * Files only ESPHome writes into a build folder (a plain PlatformIO project
+ * has `platformio.ini` and `.pioenvs` too, and may be someone's source).
+ */
+const BUILD_FOLDER_MARKERS = ['build_info.json', path.join('src', 'esphome.h')];
+
+async function looksLikeBuildFolder(dir: string): Promise<boolean> {
+  for (const marker of BUILD_FOLDER_MARKERS) {
+    if (await fsp.lstat(path.join(dir, marker)).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
 async function subfolders(root: string): Promise<string[]> {
   try {
     const entries = await fsp.readdir(root, { withFileTypes: true });
@@ -173,9 +186,17 @@ export class OrphanBuilds {
     const roots = [...new Set(candidateRoots)].filter(
       (root) => checkBuildFolderDeletable(path.join(root, 'probe'), { configDir, dataDir, buildRoots: [root] }).ok,
     );
+    const defaults = new Set(defaultBuildRoots(dataDir, env));
     const orphans: string[] = [];
     for (const root of roots) {
-      for (const dir of await subfolders(root)) if (!claimed.has(dir)) orphans.push(dir);
+      for (const dir of await subfolders(root)) {
+        if (claimed.has(dir)) continue;
+        // A root known only from a StorageJSON's build_path may be any folder
+        // (a hand-edited ~/Documents/kitchen makes ~/Documents one): there,
+        // only folders that look like ESPHome build folders are unused builds.
+        if (!defaults.has(root) && !(await looksLikeBuildFolder(dir))) continue;
+        orphans.push(dir);
+      }
     }
     return { roots, orphans: [...new Set(orphans)].sort() };
   }
