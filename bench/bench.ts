@@ -392,7 +392,7 @@ async function main(): Promise<void> {
     );
     say(renderTable(['', 'ours ms', 'du -sb ms', 'python ms walk (process)', 'ours/du', 'python/ours'], rows));
     say('  ¹ compared with the fleet du/python figures: the same job (size every build folder) from scratch,');
-    say('    including YAML scan, StorageJSON, pool start-up and one fsync\'d sidecar write per device.');
+    say('    including YAML scan, StorageJSON, pool start-up and the batched, fsync\'d sidecar writes.');
     say(
       `  python ratios use the interpreter's own walk time; process time adds start-up ` +
         `(python3 -c pass: ${fmtMs(pythonStartup)} ms). du times are whole processes.`,
