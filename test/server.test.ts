@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Device } from '../src/shared/device.js';
 import type { FirmwareJobSummary } from '../src/shared/jobs.js';
-import { addDevice, cleanupTempDirs, makeTempDir, readJson, writeFile } from './helpers/fs-fixtures.js';
+import { addDevice, cleanupTempDirs, listTreeNoFollow, makeTempDir, readJson, writeFile } from './helpers/fs-fixtures.js';
 import { startServer, stopServers } from './helpers/server-fixture.js';
 
 afterEach(async () => {
@@ -32,9 +32,8 @@ type DeviceEvent = { device: Device };
 /** Relative path → content hash of every file under `dir`. */
 function snapshotTree(dir: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+  for (const { full, entry } of listTreeNoFollow(dir)) {
     if (!entry.isFile()) continue;
-    const full = path.join(entry.parentPath, entry.name);
     out.set(path.relative(dir, full), createHash('sha1').update(fs.readFileSync(full)).digest('hex'));
   }
   return out;

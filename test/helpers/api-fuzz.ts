@@ -35,7 +35,7 @@ import WebSocket from 'ws';
 import { COMMANDS } from '../../src/api/commands.js';
 import { MAX_FRAME_BYTES, MAX_JSON_DEPTH } from '../../src/api/ws-api.js';
 import { ERROR_CODES, type MessageId } from '../../src/shared/protocol.js';
-import { addDevice, makeTempDir, writeFile } from './fs-fixtures.js';
+import { addDevice, makeTempDir, writeFile, listTreeNoFollow } from './fs-fixtures.js';
 
 /** ws's `maxPayload` on the server (server.ts): bigger frames close the socket with 1009. */
 export const WS_MAX_PAYLOAD = 1024 * 1024;
@@ -873,8 +873,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 /** Relative path → sha1 of content + mode + mtime of every entry under `dir` (links not followed). */
 export function checksumTree(dir: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    const full = path.join(entry.parentPath, entry.name);
+  for (const { full, entry } of listTreeNoFollow(dir)) {
     const stat = fs.lstatSync(full);
     const content = entry.isFile() ? createHash('sha1').update(fs.readFileSync(full)).digest('hex') : entry.isSymbolicLink() ? `-> ${fs.readlinkSync(full)}` : 'dir';
     out.set(path.relative(dir, full), `${content} ${stat.mode} ${stat.mtimeMs}`);

@@ -96,3 +96,21 @@ export function pinSignal(buildDir: string, dirSeconds: number, infoSeconds: num
 export function readJson(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
+
+/**
+ * Every entry under `dir`, depth first, never descending through a symlink.
+ * (`readdirSync({recursive: true})` follows links to folders on Node 24.)
+ */
+export function listTreeNoFollow(dir: string): { full: string; entry: fs.Dirent }[] {
+  const out: { full: string; entry: fs.Dirent }[] = [];
+  const stack = [dir];
+  while (stack.length > 0) {
+    const current = stack.pop() as string;
+    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      out.push({ full, entry });
+      if (entry.isDirectory()) stack.push(full);
+    }
+  }
+  return out;
+}
