@@ -28,6 +28,7 @@ import { DeviceBuilderMetrics } from '../metrics/metrics.js';
 import { ORPHAN_SOURCE, OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
 import { SidecarStore } from '../sidecar/sidecar-store.js';
 import { readStorageJson, resolveDataDir } from '../storage/storage-json.js';
@@ -196,8 +197,8 @@ export class DeviceBuilderServer {
     return this.closing;
   }
 
-  private onJobFinished(job: { job_type: string; status: string; configuration: string }): void {
-    this.metrics.jobFinished(job as Parameters<DeviceBuilderMetrics['jobFinished']>[0]);
+  private onJobFinished(job: FirmwareJobSummary): void {
+    this.metrics.jobFinished(job);
     if (job.status !== 'completed') return;
     if (job.job_type === 'reset_build_env') {
       // clean-all deleted every build folder and PlatformIO's cache: everything moved.
