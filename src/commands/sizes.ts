@@ -8,13 +8,12 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ConfigScanner, readBreakdown } from '../config/config-scanner.js';
+import { ConfigScanner } from '../config/config-scanner.js';
 import { WalkPool } from '../build-size/walk-pool.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import type { Device } from '../shared/device.js';
 import { formatBytes } from '../shared/format.js';
-import { coerceSidecarInt } from '../sidecar/coerce.js';
-import { deviceEntry, SidecarStore } from '../sidecar/sidecar-store.js';
+import { SidecarStore } from '../sidecar/sidecar-store.js';
 import { resolveDataDir } from '../storage/storage-json.js';
 import { OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
@@ -113,22 +112,14 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     await store.flush();
   }
 
+  // Re-assembled from the sidecar the pass just wrote; the parse cache makes
+  // this a stat and a StorageJSON read per device, no YAML parsing.
   const sidecar = await store.read();
-  const sized = devices.map((device): SizedDevice => {
+  const sized = (await scanner.scan(sidecar)).map((device): SizedDevice => {
     const walked = walkedDevices.has(device.configuration);
-    // Re-read from the sidecar after the pass: the refresher persisted every new figure.
-    const entry = deviceEntry(sidecar, device.configuration);
-    const updated: Device = device.build_path
-      ? {
-          ...device,
-          build_size_bytes: coerceSidecarInt(entry['build_size_bytes']),
-          build_disk_bytes: coerceSidecarInt(entry['build_disk_bytes']),
-          build_size_breakdown: readBreakdown(entry['build_size_breakdown']),
-        }
-      : device;
-    const sizeBytes = updated.build_size_bytes;
+    const sizeBytes = device.build_size_bytes;
     const state: SizeState = walked ? 'walked' : device.build_path && sizeBytes > 0 ? 'cached' : 'not compiled';
-    return { device: updated, sizeBytes, walked, state };
+    return { device, sizeBytes, walked, state };
   });
   sized.sort((a, b) => b.sizeBytes - a.sizeBytes || a.device.configuration.localeCompare(b.device.configuration));
   const orphanList = await orphans.list();
