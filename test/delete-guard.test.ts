@@ -2,15 +2,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkBuildFolderDeletable, defaultBuildRoots, isStrictlyInside, type GuardContext } from '../src/devices/delete-guard.js';
 import { DeviceFiles } from '../src/devices/device-files.js';
 import { OrphanBuilds, OrphanError } from '../src/orphans/orphan-builds.js';
 import { SidecarStore } from '../src/sidecar/sidecar-store.js';
-import type { Logger } from '../src/util/log.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
+import { captureLog as capturingLogger } from './helpers/capture-log.js';
 
 afterAll(() => cleanupTempDirs());
 
@@ -296,24 +294,6 @@ function treeChecksum(root: string, skip: ReadonlySet<string>): { files: string[
   return { files, hash: createHash('sha256').update(files.join('\n')).digest('hex') };
 }
 
-function capturingLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream) as Logger,
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 interface Sandbox {
   S: string;

@@ -7,15 +7,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
 import { FileLockError, lockPathOf, readLockOwner, withFileLock } from '../src/util/file-lock.js';
-import type { Logger } from '../src/util/log.js';
 import { cleanupTempDirs, makeTempDir, silentLogger } from './helpers/fs-fixtures.js';
 import { REPO_ROOT, TSX_LOADER } from './helpers/run-cli.js';
 import { LOCK_FILE, leftovers } from './helpers/sidecar-crash.js';
+import { captureLog as capture } from './helpers/capture-log.js';
 
 const children: ChildProcess[] = [];
 
@@ -49,24 +47,6 @@ function owner(pid: number, host = os.hostname()): object {
   return { pid, host, nonce: 'feedfacefeedface', since: '2026-01-01T00:00:00.000Z' };
 }
 
-function capture(): { logger: Logger; messages: () => string[] } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream) as Logger,
-    messages: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => String((JSON.parse(line) as { msg: unknown }).msg)),
-  };
-}
 
 function readSidecar(dir: string): unknown {
   return JSON.parse(fs.readFileSync(path.join(dir, SIDECAR_FILE), 'utf8'));

@@ -2,8 +2,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   SIDECAR_FILE,
@@ -13,8 +11,9 @@ import {
   deviceEntry,
   isGlobalKey,
 } from '../src/sidecar/sidecar-store.js';
-import { createLogger, type Logger } from '../src/util/log.js';
+import { createLogger } from '../src/util/log.js';
 import { Mutex } from '../src/util/mutex.js';
+import { captureLog as capturingLogger } from './helpers/capture-log.js';
 
 const logger = createLogger('silent');
 const isRoot = process.getuid?.() === 0;
@@ -49,24 +48,6 @@ function listDir(): string[] {
   return fs.readdirSync(dir).sort();
 }
 
-function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream) as Logger,
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 /** A pid that belonged to a process which has already exited. */
 function deadPid(): number {
