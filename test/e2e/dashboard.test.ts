@@ -9,11 +9,10 @@
  * The tests in this file share one server and run in order: each leaves
  * the fleet as the next one expects.
  */
-import fs from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTempDirs, makeTempDir } from '../helpers/fs-fixtures.js';
-import { startServer, stopServers, type RunningServer } from '../helpers/server-fixture.js';
+import { makeTempDir } from '../helpers/fs-fixtures.js';
+import { startServer, type RunningServer } from '../helpers/server-fixture.js';
 import {
   addDevice,
   buildWeb,
@@ -25,6 +24,7 @@ import {
   shownSizes,
   sizeOf,
   storedPreferences,
+  tearDownE2e,
 } from './harness.js';
 
 const FLEET = [
@@ -67,12 +67,7 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     browser = await launchBrowser();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stopServers();
-    cleanupTempDirs();
-    if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => tearDownE2e(browser, webRoot), 30_000);
 
   it('hides Build Size by default, shows it from the Columns picker, and keeps it after a reload', async () => {
     const { context, page, errors } = await openPage(browser, running.url, { width: 1440, height: 900 });
@@ -354,12 +349,7 @@ describe.skipIf(!HAS_CHROMIUM)('sign-in in Chromium', () => {
     browser = await launchBrowser();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stopServers();
-    cleanupTempDirs();
-    if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => tearDownE2e(browser, webRoot), 30_000);
 
   it('asks for the password, stays signed in across a reload, and signs out', async () => {
     const { context, page, errors } = await openPage(browser, running.url);

@@ -14,7 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { cleanupTempDirs } from '../helpers/fs-fixtures.js';
 import { REPO_ROOT } from '../helpers/run-cli.js';
+import { stopServers } from '../helpers/server-fixture.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
@@ -207,3 +209,11 @@ export async function sizeOf(page: Page, configuration: string): Promise<number>
 }
 
 export const MB = 1024 * 1024;
+
+/** What every browser suite's afterAll does: browser, servers, temp dirs, its own page build. */
+export async function tearDownE2e(browser: Browser | undefined, webRoot: string | undefined): Promise<void> {
+  await browser?.close();
+  await stopServers();
+  cleanupTempDirs();
+  if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
+}

@@ -3,12 +3,11 @@
  * 1,000 devices in Chromium: the table renders a window of rows, sorts by
  * size in well under a second, and scrolling reaches the last device.
  */
-import fs from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTempDirs, makeTempDir } from '../helpers/fs-fixtures.js';
-import { startServer, stopServers, type RunningServer } from '../helpers/server-fixture.js';
-import { addDevice, buildWeb, HAS_CHROMIUM, launchBrowser, MB, openPage, screenshot, storedPreferences } from './harness.js';
+import { makeTempDir } from '../helpers/fs-fixtures.js';
+import { startServer, type RunningServer } from '../helpers/server-fixture.js';
+import { addDevice, buildWeb, HAS_CHROMIUM, launchBrowser, MB, openPage, screenshot, storedPreferences, tearDownE2e } from './harness.js';
 
 const COUNT = 1000;
 
@@ -31,12 +30,7 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
     browser = await launchBrowser();
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stopServers();
-    cleanupTempDirs();
-    if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => tearDownE2e(browser, webRoot), 30_000);
 
   it('renders a window of rows, sorts by size fast, and scrolls to the end', async () => {
     const { context, page, errors } = await openPage(browser, running.url, { width: 1440, height: 900 });

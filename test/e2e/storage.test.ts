@@ -16,8 +16,8 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBytes } from '../../src/shared/format.js';
-import { cleanupTempDirs, makeTempDir } from '../helpers/fs-fixtures.js';
-import { FAKE_ESPHOME_BIN, startServer, stopServers, type RunningServer } from '../helpers/server-fixture.js';
+import { makeTempDir } from '../helpers/fs-fixtures.js';
+import { FAKE_ESPHOME_BIN, startServer, type RunningServer } from '../helpers/server-fixture.js';
 import {
   addDevice,
   buildWeb,
@@ -29,6 +29,7 @@ import {
   screenshot,
   screenshotOf,
   sparseFile,
+  tearDownE2e,
 } from './harness.js';
 
 const GB = 1024 * MB;
@@ -122,12 +123,7 @@ describe.skipIf(!HAS_CHROMIUM)('unused build folders, PlatformIO and reset in Ch
     browser = await launchBrowser();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stopServers();
-    cleanupTempDirs();
-    if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => tearDownE2e(browser, webRoot), 30_000);
 
   const devicesBytes = () => FLEET.reduce((sum, d) => sum + Math.floor(d.bytes ?? 0), 0);
   const orphanBytes = () => Object.values(orphans).reduce((sum, o) => sum + o.bytes, 0);
