@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "walk_native",
+      "sources": ["native/walk_native.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}
