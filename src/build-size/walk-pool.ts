@@ -15,6 +15,10 @@
  * fleet). Workers are ref'd only while they hold a task, so an idle pool
  * never keeps a CLI process alive, and a crashed worker is replaced and its
  * tasks failed.
+ *
+ * Whole subtrees are sized by the native walker when it is built (about
+ * twice as fast per file), else by the JS walker; the pool decides once, so
+ * every worker of one pool counts the same way.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -22,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { NO_SIGNAL, type BuildDirSignal } from './freshness.js';
+import { nativeWalkerStatus, resolveWalkerEngine, walkerChoiceFromEnv, type WalkerChoice, type WalkerEngine } from './native-walker.js';
 import {
   BUCKETS,
   bucketOf,
@@ -30,6 +35,7 @@ import {
   type TreeTally,
   type WalkRequest,
   type WalkResponse,
+  type WalkWorkerData,
   type WirePath,
 } from './walk-protocol.js';
 
@@ -94,30 +100,52 @@ const TASKS_PER_WORKER = 2;
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(FROM_SOURCE ? './walk-worker.ts' : './walk-worker.js', import.meta.url);
 
-function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+function startWorker(workerData: WalkWorkerData): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
   // Resolved here, not in the worker: eval'd code resolves bare names from
   // the process's cwd, which may be any folder.
   const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(WORKER_URL.href)}));`;
-  return new Worker(bootstrap, { eval: true });
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /** How many pieces per worker a walk is split into before subtrees are walked whole. */
 const PIECES_PER_WORKER = 16;
 
+export interface WalkPoolOptions {
+  /** Worker threads (default 2, the core count the walk was tuned on). */
+  size?: number;
+  logger?: Logger;
+  /** `auto` (default: native when built, else JS), `native` (error if not built) or `js`; default from `DEVICE_BUILDER_WALKER`. */
+  walker?: WalkerChoice;
+  /** Pieces per worker a walk is split into before subtrees are walked whole (default {@link PIECES_PER_WORKER}; 0 walks each top-level folder whole). */
+  piecesPerWorker?: number;
+}
+
 export class WalkPool {
   readonly size: number;
+  /** The walker every worker of this pool uses for whole subtrees. */
+  readonly engine: WalkerEngine;
+  /** Shared with the workers: set on close so a native walk stops at its next folder. */
+  private readonly abort = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  private readonly piecesPerWorker: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextId = 1;
   private closed = false;
   private readonly log: Logger;
 
-  constructor(options: { size?: number; logger?: Logger } = {}) {
+  /** Throws when `walker` (or `DEVICE_BUILDER_WALKER`) is invalid, or is `native` and the addon is not built. */
+  constructor(options: WalkPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? 2));
     this.log = options.logger ?? defaultLog;
+    this.engine = resolveWalkerEngine(options.walker ?? walkerChoiceFromEnv());
+    if (this.engine === 'js' && (options.walker ?? walkerChoiceFromEnv()) === 'auto') {
+      const status = nativeWalkerStatus();
+      if (!status.available) this.log.info({ reason: status.reason }, 'native walker unavailable: walks use the JS walker (same figures, slower)');
+    }
+    this.piecesPerWorker = Math.max(0, Math.floor(options.piecesPerWorker ?? PIECES_PER_WORKER));
   }
 
   /** Sizes everything under `root`; a missing root (or a symlink as root) sizes 0. */
@@ -146,7 +174,7 @@ export class WalkPool {
     add(top, null);
     for (const [name, child] of Object.entries(top.byChild)) result.breakdown[bucketOf(name)] += child.bytes;
 
-    const budget = this.size * PIECES_PER_WORKER;
+    const budget = this.size * this.piecesPerWorker;
     let created = 1;
     let outstanding = 0;
     let failure: Error | null = null;
@@ -210,6 +238,7 @@ export class WalkPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    Atomics.store(this.abort, 0, 1);
     const err = new Error('walk pool closed');
     for (const task of this.queue.splice(0)) task.reject(err);
     await Promise.all(
@@ -252,7 +281,7 @@ export class WalkPool {
   }
 
   private spawn(): Slot {
-    const worker = startWorker();
+    const worker = startWorker({ engine: this.engine, abort: this.abort });
     const slot: Slot = { worker, tasks: [] };
     worker.unref();
     worker.on('message', (response: WalkResponse) => {

@@ -28,6 +28,14 @@ export function bucketOf(topLevelName: string): Bucket {
 /** A folder path; a Buffer when its name is not valid UTF-8 and must round-trip as bytes. */
 export type WirePath = string | Uint8Array;
 
+/** What each walk worker is started with. */
+export interface WalkWorkerData {
+  /** The walker for whole subtrees, decided once by the pool. */
+  engine: 'native' | 'js';
+  /** Set to 1 (on a SharedArrayBuffer) when the pool closes: the native walker stops at its next folder. */
+  abort: Int32Array;
+}
+
 export type WalkRequest =
   /** Sum the files directly in `dir` and hand back its subfolders (for splitting work). */
   | { id: number; kind: 'expand'; dir: WirePath; root: boolean }

@@ -1,231 +1,37 @@
 /**
  * Walk worker: runs inside a `worker_threads` thread, never on the server's
- * event loop. Sync `readdirSync(withFileTypes)` + `lstatSync` is the fastest
- * way Node has to size a tree (measured on 500k files: two such workers match
- * `du -sb`; `fs.promises` per file is 3-5x slower).
- *
- * Rules that make the figure equal to what deleting the folder would free:
- * - symbolic links are never followed (a link costs its own size), so loops
- *   and links to `/` cannot run away;
- * - only regular files and links count; FIFOs, sockets and devices are never
- *   opened (lstat does not open), so a FIFO cannot block the walk; they are
- *   counted as skipped (reason `FIFO`, `socket`, `device`) so the debug log
- *   says what was left out;
- * - anything that vanishes or cannot be read is skipped and counted, an
- *   unreadable build folder itself included (it sizes 0, reported as skipped
- *   rather than as missing).
- *
- * Names that are not valid UTF-8 come back from `readdirSync` with U+FFFD
- * and would not round-trip; such a folder is re-read as raw bytes.
- *
- * Very wide folders stay cheap (measured on 200,000 entries): a root expand
- * reports its files per bucket, not per name, and a folder with more than
- * {@link MAX_SUBDIRS_HANDED_BACK} subfolders walks the rest itself instead of
- * handing each back as a task (one task per subfolder made 200,000 empty-ish
- * subfolders take 19 s instead of 2).
+ * event loop, and answers the pool's requests: expand one folder, size a
+ * whole subtree, read freshness pairs. Whole subtrees go to the walker the
+ * pool chose: the native one when it is built (see native-walker.ts), else
+ * the JS one (tree-walker.ts). Both follow the same rules, and the tests run
+ * every walk case against both.
  */
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { readBuildDirSignal } from './freshness.js';
-import { bucketOf, type ExpandResult, type TreeTally, type WalkRequest, type WalkResponse, type WirePath } from './walk-protocol.js';
+import { nativeWalkerStatus, nativeWalkTree } from './native-walker.js';
+import { expandDir, toLocal, walkTreeJs, type LocalPath } from './tree-walker.js';
+import type { TreeTally, WalkRequest, WalkResponse, WalkWorkerData } from './walk-protocol.js';
 
-const SEP = '/';
-const SEP_BYTES = Buffer.from(SEP);
-const MAX_SKIPPED_SAMPLES = 5;
-// One options object for every lstat: this runs once per file, hundreds of thousands of times.
-const LSTAT_OPTIONS = { throwIfNoEntry: false } as const;
-/** Subfolders of one folder handed back to the pool as separate pieces; the rest are walked in place. */
-export const MAX_SUBDIRS_HANDED_BACK = 1024;
-/** The root's `byChild` key per bucket: the pool only needs the bucket of each top-level name. */
-const BUCKET_KEYS = { pioenvs: '.pioenvs', piolibdeps: '.piolibdeps', src: 'src', lock: 'dependencies.lock', other: '' } as const;
+const settings = (workerData ?? { engine: 'js', abort: new Int32Array(1) }) as WalkWorkerData;
+const nativeWalk = settings.engine === 'native' ? nativeWalkTree() : null;
 
-/** A path as the fs API takes it; Buffers arrive as plain Uint8Arrays after cloning. */
-type LocalPath = string | Buffer;
-
-function toLocal(p: WirePath): LocalPath {
-  if (typeof p === 'string' || Buffer.isBuffer(p)) return p;
-  return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-}
-
-function toBuffer(p: LocalPath): Buffer {
-  return typeof p === 'string' ? Buffer.from(p) : p;
-}
-
-function newTally(): TreeTally {
-  return { bytes: 0, diskBytes: 0, files: 0, dirs: 0, skipped: 0, skippedSamples: [], hardLinks: {}, byChild: {} };
-}
-
-function skip(tally: TreeTally, where: LocalPath, err: unknown): void {
-  tally.skipped++;
-  if (tally.skippedSamples.length < MAX_SKIPPED_SAMPLES) {
-    const shown = typeof where === 'string' ? where : toBuffer(where).toString('utf8');
-    tally.skippedSamples.push(`${shown}: ${(err as NodeJS.ErrnoException)?.code ?? String(err)}`);
-  }
-}
-
-type AnyDirent = Dirent | Dirent<Buffer>;
-
-/** Lists a folder; string names unless one is not valid UTF-8, then bytes for all. */
-function listDir(dir: LocalPath): { entries: AnyDirent[]; bytes: boolean } {
-  if (typeof dir === 'string') {
-    const entries = readdirSync(dir, { withFileTypes: true });
-    if (!entries.some((entry) => entry.name.includes('\uFFFD'))) return { entries, bytes: false };
-  }
-  return { entries: readdirSync(toBuffer(dir), { withFileTypes: true, encoding: 'buffer' }), bytes: true };
-}
-
-function childPath(dir: LocalPath, entry: AnyDirent, bytes: boolean): LocalPath {
-  if (!bytes) return (dir as string) + SEP + (entry.name as string);
-  return Buffer.concat([toBuffer(dir), SEP_BYTES, entry.name as Buffer]);
-}
-
-/** What a non-file, non-folder, non-link entry is, for the skipped samples. */
-function specialKind(entry: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
-  if (entry.isFIFO()) return 'FIFO';
-  if (entry.isSocket()) return 'socket';
-  if (entry.isCharacterDevice() || entry.isBlockDevice()) return 'device';
-  return 'unknown type';
-}
-
-/**
- * Counts one non-folder entry and returns its bytes; `'dir'` when it turned
- * out to be a folder (replaced under us) so the caller descends instead;
- * null when it takes no bytes or could not be read.
- */
-function countEntry(tally: TreeTally, entry: AnyDirent, full: LocalPath): number | 'dir' | null {
-  // Only regular files and links take bytes we would free; everything else
-  // (FIFO, socket, device) is skipped without being opened.
-  if (!entry.isFile() && !entry.isSymbolicLink()) {
-    skip(tally, full, specialKind(entry));
-    return null;
-  }
-  let stats;
-  try {
-    stats = lstatSync(full, LSTAT_OPTIONS);
-  } catch (err) {
-    skip(tally, full, err);
-    return null;
-  }
-  if (!stats) {
-    skip(tally, full, 'ENOENT');
-    return null;
-  }
-  if (stats.isDirectory()) return 'dir';
-  if (!stats.isFile() && !stats.isSymbolicLink()) {
-    // Replaced by a FIFO/socket/device between the listing and the lstat.
-    skip(tally, full, specialKind(stats));
-    return null;
-  }
-  tally.bytes += stats.size;
-  tally.files++;
-  const allocated = stats.blocks * 512;
-  if (stats.nlink > 1) tally.hardLinks[`${stats.dev}:${stats.ino}`] = allocated;
-  else tally.diskBytes += allocated;
-  return stats.size;
-}
-
-/** Everything under `root`, depth-first with an explicit stack (no recursion limit). */
+/** Everything under `root` with the walker the pool chose. */
 function walkTree(root: LocalPath): TreeTally {
-  const tally = newTally();
-  const stack: LocalPath[] = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop() as LocalPath;
-    let listing;
-    try {
-      listing = listDir(dir);
-    } catch (err) {
-      skip(tally, dir, err);
-      continue;
-    }
-    tally.dirs++;
-    for (const entry of listing.entries) {
-      const full = childPath(dir, entry, listing.bytes);
-      if (entry.isDirectory()) {
-        stack.push(full);
-        continue;
-      }
-      if (countEntry(tally, entry, full) === 'dir') stack.push(full);
-    }
+  if (settings.engine === 'js') return walkTreeJs(root);
+  if (!nativeWalk) {
+    // The pool found the addon on the main thread; failing here means the
+    // install changed under us. Say so rather than silently walking slower.
+    const status = nativeWalkerStatus();
+    throw new Error(`native walker unavailable in the walk worker: ${status.available ? 'not loaded' : status.reason}`);
   }
-  return tally;
-}
-
-function mergeTally(into: TreeTally, from: TreeTally): void {
-  into.bytes += from.bytes;
-  into.diskBytes += from.diskBytes;
-  into.files += from.files;
-  into.dirs += from.dirs;
-  into.skipped += from.skipped;
-  for (const sample of from.skippedSamples) if (into.skippedSamples.length < MAX_SKIPPED_SAMPLES) into.skippedSamples.push(sample);
-  Object.assign(into.hardLinks, from.hardLinks);
-}
-
-/** Adds bytes under a root child's bucket key (one key per bucket, however many children). */
-function addByChild(tally: TreeTally, name: string, bytes: number, diskBytes: number): void {
-  const key = BUCKET_KEYS[bucketOf(name)];
-  const child = (tally.byChild[key] ??= { bytes: 0, diskBytes: 0 });
-  child.bytes += bytes;
-  child.diskBytes += diskBytes;
-}
-
-function entryName(entry: AnyDirent, bytes: boolean): string {
-  return bytes ? (entry.name as Buffer).toString('utf8') : (entry.name as string);
-}
-
-/** One folder's own files, plus its subfolders handed back for the pool to spread. */
-function expandDir(dir: LocalPath, isRoot: boolean): ExpandResult {
-  const tally = newTally();
-  const subdirs: WirePath[] = [];
-  let listing;
-  if (isRoot) {
-    // The build folder itself must be a real folder: a symlinked build
-    // folder is not followed either, its target is not ours to count.
-    let stats;
-    try {
-      stats = lstatSync(dir, LSTAT_OPTIONS);
-    } catch {
-      stats = undefined;
-    }
-    if (!stats || !stats.isDirectory()) return { ...tally, subdirs, rootMissing: true };
-  }
-  try {
-    listing = listDir(dir);
-  } catch (err) {
-    // A build folder that exists but cannot be listed (chmod 000, EIO) is
-    // not "missing": it is skipped, so the debug log says why it sized 0.
-    skip(tally, dir, err);
-    return { ...tally, subdirs, rootMissing: false };
-  }
-  tally.dirs++;
-  const walkHere = (full: LocalPath, entry: AnyDirent): void => {
-    const sub = walkTree(full);
-    mergeTally(tally, sub);
-    if (isRoot) addByChild(tally, entryName(entry, listing.bytes), sub.bytes, sub.diskBytes);
-  };
-  for (const entry of listing.entries) {
-    const full = childPath(dir, entry, listing.bytes);
-    if (entry.isDirectory()) {
-      if (subdirs.length < MAX_SUBDIRS_HANDED_BACK) subdirs.push(full);
-      else walkHere(full, entry);
-      continue;
-    }
-    const before = { bytes: tally.bytes, diskBytes: tally.diskBytes };
-    const counted = countEntry(tally, entry, full);
-    if (counted === 'dir') {
-      if (subdirs.length < MAX_SUBDIRS_HANDED_BACK) subdirs.push(full);
-      else walkHere(full, entry);
-    } else if (isRoot && counted !== null) {
-      addByChild(tally, entryName(entry, listing.bytes), tally.bytes - before.bytes, tally.diskBytes - before.diskBytes);
-    }
-  }
-  return { ...tally, subdirs, rootMissing: false };
+  return nativeWalk(root, settings.abort);
 }
 
 function handle(request: WalkRequest): WalkResponse {
   try {
     switch (request.kind) {
       case 'expand':
-        return { id: request.id, ok: true, kind: 'expand', result: expandDir(toLocal(request.dir), request.root) };
+        return { id: request.id, ok: true, kind: 'expand', result: expandDir(toLocal(request.dir), request.root, walkTree) };
       case 'walk':
         return { id: request.id, ok: true, kind: 'walk', result: walkTree(toLocal(request.dir)) };
       case 'signals': {

@@ -75,14 +75,14 @@ export function skippedLine(lines: LogLine[], root: string): LogLine | undefined
  * logging at debug level; returns the result and the pool's log lines.
  * Every folder from `/` down to `dir` must be searchable by `nobody`.
  */
-export function walkAsNobody(dir: string): { result: WalkResult; lines: LogLine[] } {
+export function walkAsNobody(dir: string, env: Record<string, string> = {}): { result: WalkResult; lines: LogLine[] } {
   const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'fixtures', 'walk-once.ts'), dir], {
     uid: NOBODY,
     gid: NOBODY,
     encoding: 'utf8',
     cwd: REPO_ROOT,
     timeout: 30_000,
-    env: { ...process.env, WALK_LOG_LEVEL: 'debug', DEVICE_BUILDER_LOG_LEVEL: 'silent', TSX_TSCONFIG_PATH: '' },
+    env: { ...process.env, ...env, WALK_LOG_LEVEL: 'debug', DEVICE_BUILDER_LOG_LEVEL: 'silent', TSX_TSCONFIG_PATH: '' },
   });
   if (run.status !== 0) throw new Error(`walk as nobody failed (${run.status} ${run.signal}): ${run.stderr}`);
   return { result: JSON.parse(run.stdout) as WalkResult, lines: parseLogLines(run.stderr) };
