@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { renderSizesTable, resolveConfigDir, runSizesPass, sizesReportJson, UsageError } from './commands/sizes.js';
 import { startProgress } from './commands/progress.js';
 import { runServe, type ServeCliOptions } from './commands/serve.js';
+import { resolveWalkerEngine, walkerChoiceFromEnv } from './build-size/native-walker.js';
 import { createLogger } from './util/log.js';
 
 const program = new Command();
@@ -17,7 +18,23 @@ program
   .description('See and reclaim the disk ESPHome build folders use.')
   .version('0.1.0')
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .configureOutput({ outputError: (text, write) => write(text) })
+  .addHelpText(
+    'afterAll',
+    '\nEnvironment:\n' +
+      '  ESPHOME_CONFIG_DIR        default config folder\n' +
+      '  ESPHOME_DATA_DIR          ESPHome data dir (default: <config_dir>/.esphome)\n' +
+      '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (JSON lines on stderr)\n' +
+      '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders',
+  )
+  .hook('preAction', () => {
+    // A bad walker setting is bad input: refuse before touching anything.
+    try {
+      resolveWalkerEngine(walkerChoiceFromEnv());
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  });
 
 program
   .command('sizes')

@@ -141,6 +141,26 @@ describe('bad input', () => {
     expect(run.stderr).toMatch(/unknown option '--bogus'/);
   });
 
+  it('refuses a bad DEVICE_BUILDER_WALKER with one line and exit code 2, writing nothing', async () => {
+    const dir = fleet();
+    const before = fs.readdirSync(dir).sort();
+    const run = await runCli(['sizes', dir, '--json'], { env: { DEVICE_BUILDER_WALKER: 'turbo' } });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual(['device-builder: DEVICE_BUILDER_WALKER must be auto, native or js (got "turbo")']);
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+  });
+
+  it('gives the same sizes with the JS walker as with the default one', async () => {
+    const dir = fleet();
+    const js = JSON.parse((await runCli(['sizes', dir, '--json'], { env: { DEVICE_BUILDER_WALKER: 'js' } })).stdout) as SizesJson;
+    fs.rmSync(path.join(dir, '.device-builder.json'));
+    const auto = JSON.parse((await runCli(['sizes', dir, '--json'])).stdout) as SizesJson;
+    expect(js.walked).toBe(2);
+    expect(auto.walked).toBe(2);
+    expect(auto.devices).toEqual(js.devices);
+  });
+
   it('keeps a corrupt sidecar as a .corrupt- copy before writing new sizes', async () => {
     const dir = fleet();
     writeFile(path.join(dir, '.device-builder.json'), '{"small.yaml": {"friendly_name": "Sm');
