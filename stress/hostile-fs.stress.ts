@@ -10,11 +10,11 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WalkPool, type WalkResult } from '../src/build-size/walk-pool.js';
 import { cleanupTempDirs, makeTempDir } from '../test/helpers/fs-fixtures.js';
-import { WALKER_SETUPS } from '../test/helpers/walkers.js';
+import { WALKER_CASES } from '../test/helpers/walkers.js';
 import { buildStableTree, capturingLogger, CHURN_FILE_BYTES, skippedLine, startChurn } from '../test/helpers/hostile-fs.js';
 
 const capture = capturingLogger();
-describe.each(WALKER_SETUPS)('$name', (setup) => {
+describe.each(WALKER_CASES)('%s', (_name, setup) => {
   let pool: WalkPool;
 
   beforeAll(() => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WalkPool, type WalkResult } from '../src/build-size/walk-pool.js';
 import { cleanupTempDirs, makeTempDir, writeFile } from './helpers/fs-fixtures.js';
-import { WALKER_SETUPS, walkerEnv } from './helpers/walkers.js';
+import { WALKER_CASES, walkerEnv } from './helpers/walkers.js';
 import {
   buildDeepTree,
   buildStableTree,
@@ -28,7 +28,7 @@ import {
 } from './helpers/hostile-fs.js';
 
 const capture = capturingLogger();
-describe.each(WALKER_SETUPS)('$name', (setup) => {
+describe.each(WALKER_CASES)('%s', (_name, setup) => {
   let pool: WalkPool;
   const servers: net.Server[] = [];
 

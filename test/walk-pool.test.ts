@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
-import { WALKER_SETUPS, walkerEnv } from './helpers/walkers.js';
+import { WALKER_CASES, walkerEnv } from './helpers/walkers.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -16,7 +16,7 @@ function othersCanRun(file: string): boolean {
   }
   return (fs.statSync(file).mode & 0o001) !== 0;
 }
-describe.each(WALKER_SETUPS)('$name', (setup) => {
+describe.each(WALKER_CASES)('%s', (_name, setup) => {
   let pool: WalkPool;
 
   beforeAll(() => {

@@ -30,3 +30,6 @@ export function walkerEnv(setup: WalkerSetup): Record<string, string> {
     WALK_PIECES_PER_WORKER: String(setup.options.piecesPerWorker ?? ''),
   };
 }
+
+/** `describe.each(WALKER_CASES)('%s', (_name, setup) => ...)`: one suite per walker, named plainly. */
+export const WALKER_CASES = WALKER_SETUPS.map((setup) => [setup.name, setup] as const);
