@@ -14,9 +14,12 @@
  *   hits all alike.
  *   Reported figures are medians of `BENCH_RUNS` (default 5) runs.
  * - "Ours" is a persistent `WalkPool({ size: 2 })` (start-up reported
- *   separately, not in the walk times). The fleet is walked the way the
+ *   separately, not in the walk times) with the walker the product picks:
+ *   the native addon when it is built. The fleet is walked the way the
  *   product does it: one `pool.walk()` per device, in sequence, each spread
- *   over both workers.
+ *   over both workers. With the addon built, a second pool with the JS
+ *   walker is timed in the same interleaved runs (what an install without a
+ *   C compiler gets), and must agree on bytes and files.
  * - `du -sb` runs as one process over all build folders; its time includes
  *   process spawn (a few ms). The Python reference times its own walk with
  *   `time.perf_counter()` and that internal time is used for the ratio, so
@@ -41,6 +44,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findStaleBuildDirs, type BuildTarget } from '../src/build-size/build-size.js';
+import { nativeWalkerStatus } from '../src/build-size/native-walker.js';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { runSizesPass } from '../src/commands/sizes.js';
 import { ConfigScanner } from '../src/config/config-scanner.js';
@@ -118,6 +122,8 @@ const say = (line = ''): void => {
 interface Comparison {
   dirs: number;
   ours: Sample;
+  /** The JS walker on the same folders, when ours is the native one (what an install without a compiler gets). */
+  oursJs: Sample | null;
   du: Sample;
   pythonWalk: Sample;
   pythonProcess: Sample;
@@ -129,12 +135,12 @@ interface Comparison {
   pythonFiles: number;
 }
 
-async function compareWalkers(pool: WalkPool, dirs: readonly string[], runs: number): Promise<Comparison> {
+async function compareWalkers(pool: WalkPool, jsPool: WalkPool | null, dirs: readonly string[], runs: number): Promise<Comparison> {
   // The product's way: one walk at a time, each spread over every worker.
-  const walkAll = async (): Promise<{ bytes: number; files: number; folders: number }> => {
+  const walkAll = async (with_: WalkPool = pool): Promise<{ bytes: number; files: number; folders: number }> => {
     const total = { bytes: 0, files: 0, folders: 0 };
     for (const dir of dirs) {
-      const result = await pool.walk(dir);
+      const result = await with_.walk(dir);
       total.bytes += result.bytes;
       total.files += result.files;
       total.folders += result.dirs;
@@ -144,12 +150,17 @@ async function compareWalkers(pool: WalkPool, dirs: readonly string[], runs: num
 
   // Warm-up, untimed: after this the page cache holds every inode and dentry.
   const ours = await walkAll();
+  const fromJs = jsPool ? await walkAll(jsPool) : null;
+  if (fromJs && (fromJs.bytes !== ours.bytes || fromJs.files !== ours.files)) {
+    throw new Error(`the JS walker disagrees with the native one: ${JSON.stringify(fromJs)} vs ${JSON.stringify(ours)}`);
+  }
   const du = await runDu(dirs);
   const python = await runPython(dirs);
 
-  const times = { ours: [] as number[], du: [] as number[], pythonWalk: [] as number[], pythonProcess: [] as number[] };
+  const times = { ours: [] as number[], oursJs: [] as number[], du: [] as number[], pythonWalk: [] as number[], pythonProcess: [] as number[] };
   for (let run = 0; run < runs; run++) {
-    times.ours.push((await timed(walkAll)).ms);
+    times.ours.push((await timed(() => walkAll())).ms);
+    if (jsPool) times.oursJs.push((await timed(() => walkAll(jsPool))).ms);
     times.du.push((await runDu(dirs)).processMs);
     const py = await runPython(dirs);
     times.pythonWalk.push(py.walkMs);
@@ -158,6 +169,7 @@ async function compareWalkers(pool: WalkPool, dirs: readonly string[], runs: num
   return {
     dirs: dirs.length,
     ours: summarize(times.ours),
+    oursJs: jsPool ? summarize(times.oursJs) : null,
     du: summarize(times.du),
     pythonWalk: summarize(times.pythonWalk),
     pythonProcess: summarize(times.pythonProcess),
@@ -352,12 +364,20 @@ async function main(): Promise<void> {
     return created;
   });
   const pool = startup.value;
+  // With the addon built, the JS walker is timed beside it: the figure an install without a C compiler gets.
+  const jsPool = pool.engine === 'native' ? new WalkPool({ size: POOL_SIZE, logger, walker: 'js' }) : null;
+  const walkerNote = nativeWalkerStatus();
+  say(
+    `Walker: ${pool.engine}` +
+      (walkerNote.available ? ` (${path.relative(root, walkerNote.path)}); the JS fallback walker is timed beside it` : ` (native addon unavailable: ${walkerNote.reason})`),
+  );
+  say();
 
   try {
     say('Measuring: one device walk …');
-    const one = await compareWalkers(pool, fleet.buildDirs.slice(0, 1), settings.runs);
+    const one = await compareWalkers(pool, jsPool, fleet.buildDirs.slice(0, 1), settings.runs);
     say('Measuring: fleet walk …');
-    const fleetWalk = await compareWalkers(pool, fleet.buildDirs, settings.runs);
+    const fleetWalk = await compareWalkers(pool, jsPool, fleet.buildDirs, settings.runs);
     say('Measuring: sizes pass (cold, then warm) …');
     const passes = await measureSizesPasses(fleet.configDir, settings.runs);
     say(`Measuring: warm sweep of ${fmtInt(settings.sweepDevices)} devices …`);
@@ -375,6 +395,14 @@ async function main(): Promise<void> {
     const rows = [
       comparisonCells(`one device walk (${perDevice} files)`, one.ours.median, one),
       comparisonCells(`fleet walk (${settings.devices} × ${perDevice} files)`, fleetWalk.ours.median, fleetWalk),
+    ];
+    if (one.oursJs && fleetWalk.oursJs) {
+      rows.push(
+        comparisonCells('  one device, JS fallback walker', one.oursJs.median, one),
+        comparisonCells('  fleet, JS fallback walker', fleetWalk.oursJs.median, fleetWalk),
+      );
+    }
+    rows.push(
       comparisonCells('cold sizes pass, fleet (CLI) ¹', passes.cold.median, fleetWalk),
       [`warm sizes pass, fleet (${Math.max(...passes.warmWalked)} walked)`, fmtMs(passes.warm.median), '—', '—', '—', '—'],
       [
@@ -385,7 +413,7 @@ async function main(): Promise<void> {
         '—',
         '—',
       ],
-    ];
+    );
     rows.push(
       [`devices/list, ${fmtInt(latency.devices)} devices (${fmtInt(latency.listBytes)} B)`, fmtMs(latency.listMs, 2), '—', '—', '—', '—'],
       [`subscribe_events → initial_state, ${fmtInt(latency.devices)} devices`, fmtMs(latency.subscribeMs, 2), '—', '—', '—', '—'],
@@ -397,7 +425,7 @@ async function main(): Promise<void> {
       `  python ratios use the interpreter's own walk time; process time adds start-up ` +
         `(python3 -c pass: ${fmtMs(pythonStartup)} ms). du times are whole processes.`,
     );
-    say(`  pool start-up (2 workers, excluded from walk times): ${fmtMs(startup.ms)} ms`);
+    say(`  pool start-up (2 workers, excluded from walk times): ${fmtMs(startup.ms)} ms; walker: ${pool.engine}`);
     say(
       `  sweep sidecar warm-up: runSizesPass walked ${fmtInt(sweep.sidecarWarmupWalked)} devices in ` +
         `${fmtMs(sweep.sidecarWarmupMs)} ms (${fmtInt(sweep.compiled)} of ${fmtInt(sweep.devices)} compiled)`,
@@ -485,6 +513,7 @@ async function main(): Promise<void> {
         fleet: { ...fleet, buildDirs: fleet.buildDirs.length },
         sweep: { ...sweepFixture, buildDirs: sweepFixture.buildDirs.length },
       },
+      walker: pool.engine,
       poolStartupMs: round(startup.ms, 2),
       pythonStartupMs: round(pythonStartup, 2),
       oneDevice: one,
@@ -497,6 +526,8 @@ async function main(): Promise<void> {
         oneDevicePythonOverOurs: one.pythonWalk.median / one.ours.median,
         fleetOursOverDu: duRatio,
         fleetPythonOverOurs: pySpeedup,
+        fleetJsOverDu: fleetWalk.oursJs ? fleetWalk.oursJs.median / fleetWalk.du.median : null,
+        fleetPythonOverJs: fleetWalk.oursJs ? fleetWalk.pythonWalk.median / fleetWalk.oursJs.median : null,
       },
       targets,
       peakRssMb: round(peakRssMb, 1),
@@ -505,6 +536,7 @@ async function main(): Promise<void> {
     say(`Results written to ${resultsPath}`);
   } finally {
     await pool.close();
+    await jsPool?.close();
   }
 }
 
