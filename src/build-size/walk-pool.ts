@@ -140,10 +140,11 @@ export class WalkPool {
   constructor(options: WalkPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? 2));
     this.log = options.logger ?? defaultLog;
-    this.engine = resolveWalkerEngine(options.walker ?? walkerChoiceFromEnv());
-    if (this.engine === 'js' && (options.walker ?? walkerChoiceFromEnv()) === 'auto') {
-      const status = nativeWalkerStatus();
-      if (!status.available) this.log.info({ reason: status.reason }, 'native walker unavailable: walks use the JS walker (same figures, slower)');
+    const choice = options.walker ?? walkerChoiceFromEnv();
+    this.engine = resolveWalkerEngine(choice);
+    const status = nativeWalkerStatus();
+    if (choice === 'auto' && !status.available) {
+      this.log.info({ reason: status.reason }, 'native walker unavailable: walks use the JS walker (same figures, slower)');
     }
     this.piecesPerWorker = Math.max(0, Math.floor(options.piecesPerWorker ?? PIECES_PER_WORKER));
   }
