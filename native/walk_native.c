@@ -142,7 +142,36 @@ static void count_file(tally_t *tally, const struct stat *st) {
   link->allocated = allocated;
 }
 
-/* Everything in one open folder; subfolders go on the stack. */
+/* What a listing's type says an entry is, when that is enough to skip it; NULL when it must be stat'd. */
+static const char *listed_special_kind(unsigned char type) {
+  switch (type) {
+    case DT_REG:
+    case DT_LNK:
+    case DT_UNKNOWN: /* some file systems do not say: fstatat decides */
+      return NULL;
+    case DT_FIFO:
+      return "FIFO";
+    case DT_SOCK:
+      return "socket";
+    case DT_CHR:
+    case DT_BLK:
+      return "device";
+    default:
+      return "unknown type";
+  }
+}
+
+static int push_child(path_stack_t *stack, const path_t *dir, const char *name) {
+  size_t len;
+  char *sub = join_path(dir->bytes, dir->len, name, strlen(name), &len);
+  if (!sub || stack_push(stack, sub, len) != 0) {
+    free(sub);
+    return -1;
+  }
+  return 0;
+}
+
+/* Everything in one open folder: files counted, subfolders pushed on the stack. */
 static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, DIR *listing) {
   int fd = dirfd(listing);
   for (;;) {
@@ -154,51 +183,32 @@ static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, 
     }
     const char *name = entry->d_name;
     if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-    switch (entry->d_type) {
-      case DT_DIR:
-        break;
-      case DT_REG:
-      case DT_LNK:
-      case DT_UNKNOWN:
-        goto stat_entry;
-      case DT_FIFO:
-        skip(tally, dir->bytes, dir->len, name, 0, "FIFO");
+    if (entry->d_type != DT_DIR) {
+      const char *kind = listed_special_kind(entry->d_type);
+      if (kind) {
+        skip(tally, dir->bytes, dir->len, name, 0, kind);
         continue;
-      case DT_SOCK:
-        skip(tally, dir->bytes, dir->len, name, 0, "socket");
+      }
+      struct stat st;
+      /* Never follows a link: a link costs its own size, and loops cannot run away. */
+      if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        skip(tally, dir->bytes, dir->len, name, errno, NULL);
         continue;
-      case DT_CHR:
-      case DT_BLK:
-        skip(tally, dir->bytes, dir->len, name, 0, "device");
+      }
+      if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+        count_file(tally, &st);
         continue;
-      default:
-        skip(tally, dir->bytes, dir->len, name, 0, "unknown type");
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        skip(tally, dir->bytes, dir->len, name, 0, special_kind(st.st_mode));
         continue;
+      }
+      /* A folder after all: listed as DT_UNKNOWN, or a file replaced by a folder under us. */
     }
-  push_folder: {
-    size_t len;
-    char *sub = join_path(dir->bytes, dir->len, name, strlen(name), &len);
-    if (!sub || stack_push(stack, sub, len) != 0) {
-      free(sub);
+    if (push_child(stack, dir, name) != 0) {
       tally->out_of_memory = 1;
       return;
     }
-    continue;
-  }
-  stat_entry: {
-    struct stat st;
-    /* Never follows a link: a link costs its own size, and loops cannot run away. */
-    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      skip(tally, dir->bytes, dir->len, name, errno, NULL);
-      continue;
-    }
-    if (S_ISDIR(st.st_mode)) goto push_folder; /* replaced by a folder under us, or a DT_UNKNOWN folder */
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-      skip(tally, dir->bytes, dir->len, name, 0, special_kind(st.st_mode));
-      continue;
-    }
-    count_file(tally, &st);
-  }
   }
 }
 
