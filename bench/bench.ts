@@ -137,10 +137,10 @@ interface Comparison {
 
 async function compareWalkers(pool: WalkPool, jsPool: WalkPool | null, dirs: readonly string[], runs: number): Promise<Comparison> {
   // The product's way: one walk at a time, each spread over every worker.
-  const walkAll = async (with_: WalkPool = pool): Promise<{ bytes: number; files: number; folders: number }> => {
+  const walkAll = async (withPool: WalkPool = pool): Promise<{ bytes: number; files: number; folders: number }> => {
     const total = { bytes: 0, files: 0, folders: 0 };
     for (const dir of dirs) {
-      const result = await with_.walk(dir);
+      const result = await withPool.walk(dir);
       total.bytes += result.bytes;
       total.files += result.files;
       total.folders += result.dirs;

@@ -1,21 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
+import { isRoot, permissionCasesRunnable, walkAsNobody } from './helpers/hostile-fs.js';
 import { WALKER_CASES, walkerEnv } from './helpers/walkers.js';
 
-const isRoot = process.getuid?.() === 0;
-
-/** Whether `nobody` can run this Node binary (not when it lives under /root, as `npx -p node@24` puts it). */
-function othersCanRun(file: string): boolean {
-  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if ((fs.statSync(dir).mode & 0o001) === 0) return false;
-  }
-  return (fs.statSync(file).mode & 0o001) !== 0;
-}
 describe.each(WALKER_CASES)('%s', (_name, setup) => {
   let pool: WalkPool;
 
@@ -167,7 +159,7 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
     });
 
     // Root reads everything, so the unreadable case runs the walk as `nobody`.
-    it.runIf(isRoot && othersCanRun(process.execPath))('skips an unreadable subfolder and counts the rest', () => {
+    it.runIf(isRoot && permissionCasesRunnable)('skips an unreadable subfolder and counts the rest', () => {
       const dir = makeTempDir();
       fs.chmodSync(dir, 0o755);
       writeFile(path.join(dir, 'ok', 'f'), 10);
@@ -175,16 +167,7 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
       fs.chmodSync(path.join(dir, 'ok'), 0o755);
       fs.chmodSync(path.join(dir, 'ok', 'f'), 0o644);
       fs.chmodSync(path.join(dir, 'locked'), 0o000);
-      const script = path.join(import.meta.dirname, 'fixtures', 'walk-once.ts');
-      const run = spawnSync(process.execPath, ['--import', 'tsx', script, dir], {
-        uid: 65534,
-        gid: 65534,
-        encoding: 'utf8',
-        env: { ...process.env, ...walkerEnv(setup), DEVICE_BUILDER_LOG_LEVEL: 'silent', TSX_TSCONFIG_PATH: '' },
-        cwd: path.join(import.meta.dirname, '..'),
-      });
-      expect(run.status, run.stderr).toBe(0);
-      const result = JSON.parse(run.stdout) as { bytes: number; skipped: number };
+      const { result } = walkAsNobody(dir, walkerEnv(setup));
       expect(result.bytes).toBe(10);
       expect(result.skipped).toBe(1);
     });

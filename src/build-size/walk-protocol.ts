@@ -3,6 +3,7 @@
  * place so both ends agree on the shape; plain data only, because messages
  * are structured-cloned across the thread boundary.
  */
+import type { WalkerEngine } from './native-walker.js';
 
 /** Where a file's bytes are attributed, by the top-level folder it lives under. */
 export type Bucket = 'pioenvs' | 'piolibdeps' | 'src' | 'lock' | 'other';
@@ -31,7 +32,7 @@ export type WirePath = string | Uint8Array;
 /** What each walk worker is started with. */
 export interface WalkWorkerData {
   /** The walker for whole subtrees, decided once by the pool. */
-  engine: 'native' | 'js';
+  engine: WalkerEngine;
   /** Set to 1 (on a SharedArrayBuffer) when the pool closes: the native walker stops at its next folder. */
   abort: Int32Array;
 }
