@@ -38,10 +38,9 @@
  * this is a measurement, not a test.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findStaleBuildDirs, type BuildTarget } from '../src/build-size/build-size.js';
 import { nativeWalkerStatus } from '../src/build-size/native-walker.js';
@@ -51,6 +50,7 @@ import { ConfigScanner } from '../src/config/config-scanner.js';
 import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
 import { resolveDataDir } from '../src/storage/storage-json.js';
 import { createLogger } from '../src/util/log.js';
+import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { ensureFixture, type Fixture } from './fixtures.js';
 import { measureServerLatency } from './server-latency.js';
 import { pythonStartupMs, runDu, runPython, toolVersions } from './reference.js';
@@ -98,17 +98,6 @@ function readSettings(): Settings {
     sweepDevices: envInt('BENCH_SWEEP_DEVICES', 1000),
     sweepRuns: Math.max(MIN_SWEEP_RUNS, runs),
   };
-}
-
-/** The folder holding package.json above this file (works from `dist/bench/` and from `bench/`). */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-  return dir;
 }
 
 const say = (line = ''): void => {
@@ -307,7 +296,7 @@ async function main(): Promise<void> {
   delete process.env['ESPHOME_DATA_DIR'];
 
   const settings = readSettings();
-  const root = repoRoot();
+  const root = PACKAGE_ROOT;
   const benchDir = path.join(root, '.bench');
   mkdirSync(benchDir, { recursive: true });
   const versions = await toolVersions();

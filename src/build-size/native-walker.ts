@@ -14,8 +14,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { TreeTally } from './walk-protocol.js';
 
 export type WalkerEngine = 'native' | 'js';
@@ -23,7 +23,6 @@ export type WalkerChoice = WalkerEngine | 'auto';
 
 export const WALKER_ENV = 'DEVICE_BUILDER_WALKER';
 const ADDON_RELATIVE = path.join('build', 'Release', 'walk_native.node');
-const MAX_LEVELS_UP = 4;
 
 /** What the addon's `walkTree` returns: a TreeTally before its samples are formatted. */
 interface NativeTally {
@@ -47,20 +46,8 @@ export type NativeWalkerStatus = { available: true; path: string } | { available
 
 let cached: { status: NativeWalkerStatus; walkTree: NativeWalkTree | null } | null = null;
 
-/**
- * The package root holds `build/`; this module sits at `src/build-size/`
- * under the test runner and at `dist/src/build-size/` when built, so the
- * addon is looked for a few levels up rather than at one fixed offset.
- */
-function findAddon(): string | null {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let level = 0; level <= MAX_LEVELS_UP; level++) {
-    const candidate = path.join(dir, ADDON_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  return null;
-}
+/** Where node-gyp puts the addon: `build/` beside our package.json, from `src/` under tsx and from `dist/src/` alike. */
+const ADDON_PATH = path.join(PACKAGE_ROOT, ADDON_RELATIVE);
 
 function reasonText(reason: number | string): string {
   if (typeof reason === 'string') return reason;
@@ -74,8 +61,8 @@ function reasonText(reason: number | string): string {
 /** Loads the addon once per thread; never throws. */
 function load(): { status: NativeWalkerStatus; walkTree: NativeWalkTree | null } {
   if (cached) return cached;
-  const addonPath = findAddon();
-  if (!addonPath) {
+  const addonPath = ADDON_PATH;
+  if (!existsSync(addonPath)) {
     cached = { status: { available: false, reason: `${ADDON_RELATIVE} not built (no C compiler at install?)` }, walkTree: null };
     return cached;
   }
