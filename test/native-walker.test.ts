@@ -16,9 +16,9 @@ import { walkTreeJs } from '../src/build-size/tree-walker.js';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import type { TreeTally } from '../src/build-size/walk-protocol.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
+import { NATIVE_WALKER_TESTED } from './helpers/walkers.js';
 
 const isRoot = process.getuid?.() === 0;
-const nativeWanted = process.env[WALKER_ENV]?.trim().toLowerCase() !== 'js';
 const servers: net.Server[] = [];
 
 afterEach(() => {
@@ -43,7 +43,7 @@ async function listen(socketPath: string): Promise<void> {
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
 }
 
-describe.runIf(nativeWanted)('native walker', () => {
+describe.runIf(NATIVE_WALKER_TESTED)('native walker', () => {
   it('is built and chosen by default in this install', () => {
     expect(nativeWalkerStatus()).toMatchObject({ available: true });
     expect(resolveWalkerEngine('auto')).toBe('native');

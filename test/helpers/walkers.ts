@@ -8,6 +8,7 @@
  * `DEVICE_BUILDER_WALKER=js npm test` leaves the native configuration out,
  * for a machine without a C compiler; otherwise a missing addon fails here.
  */
+import { walkerChoiceFromEnv } from '../../src/build-size/native-walker.js';
 import type { WalkPoolOptions } from '../../src/build-size/walk-pool.js';
 
 export interface WalkerSetup {
@@ -20,8 +21,10 @@ const ALL: WalkerSetup[] = [
   { name: 'JS walker', options: { walker: 'js' } },
 ];
 
-export const WALKER_SETUPS: WalkerSetup[] =
-  process.env['DEVICE_BUILDER_WALKER']?.trim().toLowerCase() === 'js' ? ALL.filter((setup) => setup.options.walker === 'js') : ALL;
+/** False under `DEVICE_BUILDER_WALKER=js`: the native walker's cases are left out. */
+export const NATIVE_WALKER_TESTED = walkerChoiceFromEnv() !== 'js';
+
+export const WALKER_SETUPS: WalkerSetup[] = NATIVE_WALKER_TESTED ? ALL : ALL.filter((setup) => setup.options.walker === 'js');
 
 /** The environment that makes a child process's pool (test/fixtures/walk-once.ts) use `setup`. */
 export function walkerEnv(setup: WalkerSetup): Record<string, string> {
