@@ -28,6 +28,8 @@
 
 #include <node_api.h>
 
+#include "file_lock.h"
+
 #define MAX_SKIPPED_SAMPLES 5
 
 typedef struct {
@@ -378,5 +380,7 @@ NAPI_MODULE_INIT() {
   napi_value walk;
   if (napi_create_function(env, "walkTree", NAPI_AUTO_LENGTH, walk_tree_js, NULL, &walk) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "walkTree", walk) != napi_ok) return NULL;
+  /* The sidecar lock's flock(2) (native/file_lock.c) rides in the same addon. */
+  if (file_lock_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
