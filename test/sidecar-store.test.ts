@@ -44,8 +44,16 @@ function readRaw(): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
+/**
+ * The folder's files, without the cross-process lock file: a flock-based
+ * lock file stays once created (as the Python tool's does), so its presence
+ * says nothing about what a write left behind.
+ */
 function listDir(): string[] {
-  return fs.readdirSync(dir).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name !== `${SIDECAR_FILE}.lock`)
+    .sort();
 }
 
 

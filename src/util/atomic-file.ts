@@ -49,15 +49,104 @@ export interface WriteAtomicOptions {
   beforeRename?: () => Promise<void>;
 }
 
-/** Atomically replaces `file` with `data`, created with `mode` (never wider, not even briefly). */
+/**
+ * The mode of the file a write publishes:
+ * - a number: the temp is created with it, narrowed by the umask (files we
+ *   alone own, e.g. the sessions file);
+ * - `'preserve'`: exactly the existing target's mode (& 0o7777), or 0o600
+ *   when there is none (what the Python tool's `mkstemp` gives), whatever
+ *   the umask. Running as root, the temp also takes the target's owner and
+ *   group, so rewriting a shared file never changes who owns or can read it.
+ */
+export type FileModePolicy = number | 'preserve';
+
+/** The mode a file we create in a shared folder gets: the Python tool's `mkstemp` mode. */
+export const NEW_SHARED_FILE_MODE = 0o600;
+
+interface ResolvedMode {
+  /** Mode the temp is created with (before the umask). */
+  create: number;
+  /** Set exactly with fchmod after creation (and after any chown); null keeps the umask-narrowed create mode. */
+  exact: number | null;
+  /** uid/gid to fchown the temp to; null leaves it ours. */
+  owner: { uid: number; gid: number } | null;
+}
+
+/** Whether this process may give files away (chown to another user). */
+function runningAsRoot(): boolean {
+  return process.geteuid?.() === 0;
+}
+
+/** The owner to give a new file so it matches `stats`, or null when it already would (or we cannot). */
+export function ownerToKeep(stats: { uid: number; gid: number }): { uid: number; gid: number } | null {
+  if (!runningAsRoot()) return null;
+  if (stats.uid === process.geteuid?.() && stats.gid === process.getegid?.()) return null;
+  return { uid: stats.uid, gid: stats.gid };
+}
+
+async function resolveMode(file: string, policy: FileModePolicy): Promise<ResolvedMode> {
+  if (policy !== 'preserve') return { create: policy, exact: null, owner: null };
+  let existing: { mode: number; uid: number; gid: number } | null = null;
+  try {
+    existing = await fsp.stat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const exact = existing ? existing.mode & 0o7777 : NEW_SHARED_FILE_MODE;
+  // Created owner-only: until the chown below the temp may belong to a
+  // different group than the target, so group/other bits wait for the fchmod.
+  return { create: exact & 0o700, exact, owner: existing ? ownerToKeep(existing) : null };
+}
+
+/**
+ * Opens `target` exclusively (it must not exist) with the resolved mode and
+ * owner applied before any byte is written: never wider than `mode.exact`,
+ * not even briefly.
+ */
+async function openExclusive(target: string, mode: ResolvedMode): Promise<fsp.FileHandle> {
+  const handle = await fsp.open(target, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode.create);
+  try {
+    // chown before chmod: a chown clears setuid/setgid bits the chmod sets.
+    if (mode.owner) await handle.chown(mode.owner.uid, mode.owner.gid);
+    if (mode.exact !== null) await handle.chmod(mode.exact);
+  } catch (err) {
+    await handle.close();
+    await fsp.unlink(target).catch(() => undefined);
+    throw err;
+  }
+  return handle;
+}
+
+/**
+ * Creates `target` (which must not exist) holding `data`, durably, with
+ * exactly `mode` and, when running as root, `owner`. Used for copies that
+ * must be no more readable than their original (a corrupt sidecar's bytes).
+ */
+export async function writeNewFileExact(
+  target: string,
+  data: string | Uint8Array,
+  mode: number,
+  owner: { uid: number; gid: number } | null = null,
+): Promise<void> {
+  const handle = await openExclusive(target, { create: mode & 0o700, exact: mode, owner });
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Atomically replaces `file` with `data`; see {@link FileModePolicy} for the mode it gets. */
 export async function writeFileAtomic(
   file: string,
   data: string | Uint8Array,
-  mode = 0o644,
+  mode: FileModePolicy = 0o644,
   options: WriteAtomicOptions = {},
 ): Promise<void> {
+  const resolved = await resolveMode(file, mode);
   await withTempPath(file, async (tmp) => {
-    const handle = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+    const handle = await openExclusive(tmp, resolved);
     try {
       await handle.writeFile(data);
       // Data on disk before the rename makes it visible: after a power loss

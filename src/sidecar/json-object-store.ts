@@ -1,0 +1,295 @@
+/**
+ * One JSON object in one file, shared with other writers: the engine behind
+ * the shared sidecar (`<config>/.device-builder.json`), the Python tool's
+ * per-instance store (`<data_dir>/.device-builder-devices.json`) and our own
+ * per-instance file. Each is one instance of this class; what differs
+ * (path, log label, cross-process lock or none) is constructor options.
+ *
+ * - One JSON object. `_`-prefixed keys are global sections; every other key
+ *   is a YAML file name mapping to that device's entry (an object).
+ * - Reads never fail: missing, invalid or non-object content reads as `{}`,
+ *   and a non-object entry reads as an empty entry. {@link read} returns what
+ *   `JSON.parse` would (plain JS numbers) so readers see ordinary values.
+ * - Every change ({@link update}) is a read-modify-write under an in-process
+ *   mutex and, when configured, the cross-process lock `<file>.lock`
+ *   (util/file-lock.ts), on a fresh read of the file, written atomically
+ *   (util/atomic-file.ts): a crash leaves the old or the new file, never a
+ *   torn one, and another writer's changes are re-read, not clobbered.
+ * - Rewrites keep what they did not touch: the file is parsed preserving
+ *   (util/json-preserving.ts), so a Python-written `1.0`, `1e5` or an
+ *   integer past 2^53 is written back as the same text. The file keeps its
+ *   mode (and, when we run as root, its owner); a file we create gets 0600,
+ *   as the Python tool's `mkstemp` gives it. Output is 2-space indented,
+ *   like the Python tool's.
+ * - Field updates are three-state: `undefined` leaves a key alone; `null`,
+ *   `0` or `""` remove it (so a cached 0 is never stored and a missing key
+ *   reads as 0); anything else is written unless it already equals the
+ *   stored value (compared as Python would: `1.0 == 1`).
+ * - A corrupt file is never silently replaced: before the first write over
+ *   it, its bytes are kept as `<file>.corrupt-<timestamp>`, with the
+ *   original's mode (never more readable than the original).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { ownerToKeep, removeStaleTemps, syncDir, writeFileAtomic, writeNewFileExact } from '../util/atomic-file.js';
+import { withFileLock, type FileLockOptions, type HeldLock } from '../util/file-lock.js';
+import { isNumberText, jsonEqual, parsePreserving, stringifyPreserving, toPlainJson } from '../util/json-preserving.js';
+import { log as defaultLog, type Logger } from '../util/log.js';
+import { Mutex } from '../util/mutex.js';
+
+export type JsonObject = Record<string, unknown>;
+export type DeviceEntry = Record<string, unknown>;
+/** `undefined`: leave alone; `null` / `0` / `""`: remove; else write. */
+export type FieldUpdates = Record<string, unknown>;
+
+export interface JsonObjectStoreOptions {
+  logger?: Logger;
+  /** Names the file in log lines and errors, e.g. "sidecar", "per-instance store". */
+  label?: string;
+  /**
+   * The cross-process lock `<file>.lock` taken around every
+   * read-modify-write, or `false` for none (the in-process mutex still
+   * serializes this instance's updates).
+   */
+  lock: FileLockOptions | false;
+}
+
+export function isGlobalKey(key: string): boolean {
+  return key.startsWith('_');
+}
+
+/** A JSON object: not null, not an array, not a number kept as text. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isNumberText(value);
+}
+
+/** A device's entry from a snapshot; anything that is not an object reads as empty. */
+export function deviceEntry(data: JsonObject, configuration: string): DeviceEntry {
+  const entry = Object.hasOwn(data, configuration) ? data[configuration] : undefined;
+  return isJsonObject(entry) ? entry : {};
+}
+
+/** Applies three-state updates to an entry in place; returns whether anything changed. */
+export function applyFieldUpdates(entry: DeviceEntry, fields: FieldUpdates): boolean {
+  let changed = false;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const present = Object.hasOwn(entry, key);
+    if (value === null || value === 0 || value === '') {
+      if (present) {
+        delete entry[key];
+        changed = true;
+      }
+    } else if (!present || !jsonEqual(entry[key], value)) {
+      entry[key] = value;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+interface LoadedFile {
+  /** The preserving parse: numbers JS cannot reproduce are kept as their text. */
+  data: JsonObject;
+  /** Raw bytes when the file existed but did not hold a JSON object. */
+  corrupt: Buffer | null;
+  /** Why an existing file could not be read (EACCES, EMFILE, EIO, ...); null when read or missing. */
+  unreadable: Error | null;
+}
+
+export class JsonObjectStore {
+  readonly path: string;
+  readonly label: string;
+  protected readonly log: Logger;
+  private readonly mutex = new Mutex();
+  private readonly lockOptions: FileLockOptions | false;
+
+  constructor(file: string, options: JsonObjectStoreOptions) {
+    this.path = file;
+    this.log = options.logger ?? defaultLog;
+    this.label = options.label ?? path.basename(file);
+    this.lockOptions = options.lock === false ? false : { ...options.lock, logger: options.lock.logger ?? this.log };
+  }
+
+  /**
+   * A snapshot of the whole file as `JSON.parse` would return it; `{}` when
+   * missing, unreadable or not an object. Never throws.
+   */
+  async read(): Promise<JsonObject> {
+    return toPlainJson((await this.load()).data) as JsonObject;
+  }
+
+  /**
+   * A snapshot that keeps numbers JS cannot reproduce as their text (see
+   * util/json-preserving.ts): for copying values into another file exactly.
+   */
+  async readPreserving(): Promise<JsonObject> {
+    return (await this.load()).data;
+  }
+
+  /** The global section `key` (e.g. `_preferences`), or undefined. */
+  async readGlobal(key: string): Promise<unknown> {
+    const data = await this.read();
+    return Object.hasOwn(data, key) ? data[key] : undefined;
+  }
+
+  /**
+   * Whether the file exists (whatever it holds). Rejects when that cannot be
+   * told (e.g. EACCES on the folder) rather than guessing.
+   */
+  async exists(): Promise<boolean> {
+    try {
+      await fsp.lstat(this.path);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `mutate` on a fresh, preserving read of the file and writes the
+   * result if it reports a change. Serialized: one read-modify-write at a
+   * time in this instance, and across processes when a lock is configured.
+   * Rejects, writing nothing, when the file exists but cannot be read, or
+   * when the cross-process lock cannot be taken.
+   *
+   * `mutate` sees numbers JS cannot reproduce as `PreservedNumber`s (util/json-preserving.ts);
+   * read numbers with `coerceSidecarInt` and objects with
+   * {@link isJsonObject} / {@link deviceEntry}.
+   */
+  async update(mutate: (data: JsonObject) => boolean): Promise<void> {
+    const lockOptions = this.lockOptions;
+    await this.mutex.run(() =>
+      lockOptions === false
+        ? this.transaction(mutate, null)
+        : withFileLock(this.path, (lock) => this.transaction(mutate, lock), lockOptions),
+    );
+  }
+
+  /** Three-state field updates for one device; an entry left empty is dropped. */
+  async updateDevice(configuration: string, fields: FieldUpdates): Promise<void> {
+    await this.updateDevices(new Map([[configuration, fields]]));
+  }
+
+  /** Several devices' updates in one read-modify-write. */
+  async updateDevices(updates: ReadonlyMap<string, FieldUpdates>): Promise<void> {
+    await this.update((data) => {
+      let changed = false;
+      for (const [configuration, fields] of updates) {
+        const entry = { ...deviceEntry(data, configuration) };
+        if (!applyFieldUpdates(entry, fields)) continue;
+        changed = true;
+        if (Object.keys(entry).length === 0) delete data[configuration];
+        else data[configuration] = entry;
+      }
+      return changed;
+    });
+  }
+
+  /** Removes `keys` from one device's entry (keeping the rest); an entry left empty is dropped. */
+  async scrubFields(configuration: string, keys: readonly string[]): Promise<void> {
+    await this.updateDevice(configuration, Object.fromEntries(keys.map((key) => [key, null])));
+  }
+
+  /** The whole entry goes. */
+  async removeDevice(configuration: string): Promise<void> {
+    await this.update((data) => {
+      if (!Object.hasOwn(data, configuration)) return false;
+      delete data[configuration];
+      return true;
+    });
+  }
+
+  /**
+   * Replaces a global section with what `next` returns for its current
+   * value; `undefined` removes the section.
+   */
+  async updateGlobal(key: string, next: (current: unknown) => unknown): Promise<void> {
+    if (!isGlobalKey(key)) throw new Error(`not a global ${this.label} key: ${key}`);
+    await this.update((data) => {
+      const current = Object.hasOwn(data, key) ? data[key] : undefined;
+      const value = next(current);
+      if (jsonEqual(value, current)) return false;
+      if (value === undefined) delete data[key];
+      else data[key] = value;
+      return true;
+    });
+  }
+
+  /** Resolves once every update queued so far has been written. */
+  async flush(): Promise<void> {
+    await this.mutex.run(async () => undefined);
+  }
+
+  /**
+   * Removes temp files left by writers that died between write and rename.
+   * Only temps whose owning process is gone are touched, so a live writer's
+   * temp (ours or another process's) is never pulled from under it.
+   */
+  async cleanStaleTemps(): Promise<number> {
+    const removed = await removeStaleTemps(this.path);
+    if (removed > 0) this.log.info({ removed, path: this.path }, `removed stale ${this.label} temp files`);
+    return removed;
+  }
+
+  private async transaction(mutate: (data: JsonObject) => boolean, lock: HeldLock | null): Promise<void> {
+    const { data, corrupt, unreadable } = await this.load();
+    // Writing over a file we could not read would replace every other
+    // device's entry with nothing: refuse instead.
+    if (unreadable) throw unreadable;
+    if (!mutate(data)) return;
+    if (corrupt) await this.keepCorruptCopy(corrupt);
+    await writeFileAtomic(this.path, `${stringifyPreserving(data, 2)}\n`, 'preserve', {
+      beforeRename: lock ? () => lock.assertHeld() : undefined,
+    });
+  }
+
+  private async load(): Promise<LoadedFile> {
+    let raw: Buffer;
+    try {
+      raw = await fsp.readFile(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log.warn({ err, path: this.path }, `${this.label} unreadable; treating as empty`);
+        return { data: {}, corrupt: null, unreadable: err as Error };
+      }
+      return { data: {}, corrupt: null, unreadable: null };
+    }
+    try {
+      const parsed = parsePreserving(raw.toString('utf8'));
+      if (isJsonObject(parsed)) return { data: parsed, corrupt: null, unreadable: null };
+    } catch {
+      // Falls through to the corrupt path below.
+    }
+    if (raw.length === 0) return { data: {}, corrupt: null, unreadable: null };
+    this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`);
+    return { data: {}, corrupt: raw, unreadable: null };
+  }
+
+  private async keepCorruptCopy(raw: Buffer): Promise<void> {
+    // The copy is no more readable than the original (a 0600 file stays 0600).
+    let mode = 0o600;
+    let owner: { uid: number; gid: number } | null = null;
+    try {
+      const stats = await fsp.stat(this.path);
+      mode = stats.mode & 0o777;
+      owner = ownerToKeep(stats);
+    } catch {
+      // Gone since we read it: the narrowest sensible mode.
+    }
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    let copy = `${this.path}.corrupt-${stamp}`;
+    await writeNewFileExact(copy, raw, mode, owner).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      copy = `${copy}-${randomBytes(3).toString('hex')}`;
+      await writeNewFileExact(copy, raw, mode, owner);
+    });
+    // The copy must survive a power loss before the rename that replaces the
+    // original can: otherwise the only copy of those bytes could be lost.
+    await syncDir(path.dirname(this.path));
+    this.log.warn({ copy }, `kept a copy of the corrupt ${this.label} before replacing it`);
+  }
+}
