@@ -67,7 +67,7 @@ describe('checkBuildFolderDeletable', () => {
     build = path.join(data, 'build');
     writeFile(path.join(config, 'kitchen.yaml'), 'esphome:\n  name: kitchen\n');
     fs.mkdirSync(path.join(config, 'archive'), { recursive: true });
-    writeFile(path.join(data, 'storage', 'kitchen.yaml.json'), '{}');
+    writeFile(path.join(data, 'storage', 'kitchen.yaml.json'), '{"storage_version": 1}');
     writeFile(path.join(build, 'kitchen', 'build_info.json'), '{}');
     writeFile(path.join(build, 'kitchen', 'sub', 'x.o'), 'x');
     fs.mkdirSync(path.join(data, 'custom', 'kitchen'), { recursive: true });
@@ -314,7 +314,7 @@ function makeSandbox(esphomeBlock = '  name: kitchen\n'): Sandbox {
   writeFile(path.join(config, 'other.yaml'), 'esphome:\n  name: other\n');
   writeFile(path.join(config, 'secrets.yaml'), 'wifi_password: hunter2\n');
   writeFile(path.join(config, 'archive', 'old.yaml'), 'esphome:\n  name: old\n');
-  writeFile(path.join(data, 'storage', 'other.yaml.json'), JSON.stringify({ build_path: path.join(data, 'build', 'other') }));
+  writeFile(path.join(data, 'storage', 'other.yaml.json'), JSON.stringify({ storage_version: 1, build_path: path.join(data, 'build', 'other') }));
   writeFile(path.join(data, 'build', 'kitchen', 'build_info.json'), '{"config_hash": 1}');
   writeFile(path.join(data, 'build', 'kitchen', '.pioenvs', 'kitchen', 'firmware.bin'), 128);
   writeFile(path.join(data, 'build', 'other', 'build_info.json'), '{"config_hash": 2}');
@@ -651,7 +651,7 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
     ['the archive folder', (sb: Sandbox) => path.join(sb.config, 'archive', 'x')],
   ])('a StorageJSON build_path inside %s does not make its siblings unused build folders', async (_label, buildPath) => {
     const { sb, orphans, orphan } = orphanSandbox();
-    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ build_path: buildPath(sb) }));
+    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ storage_version: 1, build_path: buildPath(sb) }));
     const found = await orphans.rescan();
     // Only folders in <data>/build: the old orphan, and other's old folder now that other builds elsewhere.
     expect(found.sort()).toEqual([orphan, path.join(sb.data, 'build', 'other')].sort());
@@ -664,7 +664,7 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
   // StorageJSON, only folders that look like ESPHome build folders are listed.
   it('a StorageJSON build_path in an ordinary folder does not make that folder\'s other subfolders deletable', async () => {
     const { sb, orphans } = orphanSandbox();
-    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ build_path: path.join(sb.S, 'outside', 'other-build') }));
+    writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ storage_version: 1, build_path: path.join(sb.S, 'outside', 'other-build') }));
     const found = await orphans.rescan();
     expect(found.filter((dir) => !isStrictlyInside(dir, path.join(sb.data, 'build')))).toEqual([]);
     const before = treeChecksum(path.join(sb.S, 'outside'), new Set());

@@ -134,7 +134,7 @@ describe('archive', () => {
 
   it('uses the computed default when StorageJSON holds build_path "None"', async () => {
     const kitchen = addDevice(config, 'kitchen');
-    fs.writeFileSync(storage('kitchen.yaml'), JSON.stringify({ name: 'kitchen', build_path: 'None' }));
+    fs.writeFileSync(storage('kitchen.yaml'), JSON.stringify({ storage_version: 1, name: 'kitchen', build_path: 'None' }));
     await files().archive('kitchen.yaml');
     expect(fs.existsSync(kitchen.buildDir)).toBe(false);
   });
@@ -226,7 +226,7 @@ describe('archive', () => {
     const externalData = path.join(root, 'data');
     fs.renameSync(data, externalData);
     const buildDir = path.join(externalData, 'build', 'kitchen');
-    fs.writeFileSync(storage('kitchen.yaml').replace(data, externalData), JSON.stringify({ build_path: buildDir }));
+    fs.writeFileSync(storage('kitchen.yaml').replace(data, externalData), JSON.stringify({ storage_version: 1, build_path: buildDir }));
     await expect(files({ dataDir: externalData }).archive('kitchen.yaml')).resolves.toEqual({
       configuration: 'kitchen.yaml',
       build_folder: 'deleted',

@@ -26,10 +26,11 @@ afterEach(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** Writes text as is, or an object as ESPHome would: with `storage_version` (1) unless it says otherwise. */
 function writeStorage(configuration: string, content: string | object): void {
   fs.writeFileSync(
     storageJsonPath(dataDir, configuration),
-    typeof content === 'string' ? content : JSON.stringify(content, null, 2),
+    typeof content === 'string' ? content : JSON.stringify({ storage_version: 1, ...content }, null, 2),
   );
 }
 
@@ -243,6 +244,19 @@ describe.each(readers)('%s', (_name, read) => {
     expect(storage).not.toHaveProperty('brand_new_key');
   });
 
+  it.each([
+    ['missing', {}],
+    ['missing, with every other key', Object.fromEntries(Object.entries(fullStorage('/data/build/kitchen')).filter(([key]) => key !== 'storage_version'))],
+  ])('reads a file whose storage_version is %s as null (ESPHome rejects it: never compiled)', async (_label, content) => {
+    fs.writeFileSync(storageJsonPath(dataDir, 'kitchen.yaml'), JSON.stringify(content));
+    expect(await read(dataDir, 'kitchen.yaml')).toBeNull();
+  });
+
+  it('accepts any storage_version value, as ESPHome only requires the key', async () => {
+    writeStorage('kitchen.yaml', { storage_version: null, name: 'kitchen' });
+    expect((await read(dataDir, 'kitchen.yaml'))?.name).toBe('kitchen');
+  });
+
   it('reads a file with a UTF-8 name and values', async () => {
     writeStorage('küche.yaml', { friendly_name: 'Küche 🍳' });
     expect((await read(dataDir, 'küche.yaml'))?.friendlyName).toBe('Küche 🍳');
@@ -269,8 +283,12 @@ describe('interpretStorageJson', () => {
     for (const value of [null, undefined, 1, 'x', true, [], [{}]]) expect(interpretStorageJson(value)).toBeNull();
   });
 
+  it('returns null for an object without storage_version', () => {
+    expect(interpretStorageJson({ name: 'a', core_platform: 'Host', build_path: '/b/a' })).toBeNull();
+  });
+
   it('interprets an already-parsed object', () => {
-    expect(interpretStorageJson({ name: 'a', core_platform: 'Host' })).toMatchObject({
+    expect(interpretStorageJson({ storage_version: 1, name: 'a', core_platform: 'Host' })).toMatchObject({
       name: 'a',
       corePlatform: 'host',
     });

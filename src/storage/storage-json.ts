@@ -3,8 +3,10 @@
  * compile. It is the authority on where a device's build folder lives
  * (`build_path`), what it was built for and with which ESPHome version.
  *
- * Missing or corrupt means "never compiled": the dashboard must keep working
- * on a half-written or hand-edited file, so every field is read defensively.
+ * Missing, corrupt or without `storage_version` means "never compiled", as
+ * in ESPHome (its loader rejects a file without that key). The dashboard
+ * must keep working on a half-written or hand-edited file, so every field is
+ * read defensively.
  */
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -46,10 +48,15 @@ function optionalPath(value: unknown): string | null {
   return text === null || text === 'None' ? null : text;
 }
 
-/** Interprets parsed StorageJSON; null when it is not an object. */
+/**
+ * Interprets parsed StorageJSON; null when it is not an object or has no
+ * `storage_version` key (ESPHome's loader reads `storage["storage_version"]`
+ * first and treats the KeyError as "no StorageJSON").
+ */
 export function interpretStorageJson(parsed: unknown): StorageJson | null {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
   const raw = parsed as Record<string, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(raw, 'storage_version')) return null;
   const integrations = Array.isArray(raw['loaded_integrations'])
     ? raw['loaded_integrations'].filter((item): item is string => typeof item === 'string')
     : [];

@@ -889,7 +889,7 @@ export function writeSentinel(sentinelDir: string, configDir: string): void {
     ['secrets.yaml', 'wifi_password: hunter2\n'],
     ['build/bait/build_info.json', '{"config_hash": 1}'],
     ['build/bait/.pioenvs/bait/firmware.bin', 'firmware'],
-    ['.esphome/storage/kitchen.yaml.json', '{"build_path": "/"}'],
+    ['.esphome/storage/kitchen.yaml.json', '{"storage_version": 1, "build_path": "/"}'],
   ];
   for (const [name, content] of files) {
     const full = path.join(sentinelDir, name);
