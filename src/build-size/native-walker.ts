@@ -11,18 +11,14 @@
  * `DEVICE_BUILDER_WALKER=js` forces the JS walker, `=native` makes a
  * missing addon an error instead of a fallback; the default is `auto`.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { PACKAGE_ROOT } from '../util/package-root.js';
+import { loadNativeAddon } from '../util/native-addon.js';
 import type { TreeTally } from './walk-protocol.js';
 
 export type WalkerEngine = 'native' | 'js';
 export type WalkerChoice = WalkerEngine | 'auto';
 
 export const WALKER_ENV = 'DEVICE_BUILDER_WALKER';
-const ADDON_RELATIVE = path.join('build', 'Release', 'walk_native.node');
 
 /** What the addon's `walkTree` returns: a TreeTally before its samples are formatted. */
 interface NativeTally {
@@ -46,9 +42,6 @@ export type NativeWalkerStatus = { available: true; path: string } | { available
 
 let cached: { status: NativeWalkerStatus; walkTree: NativeWalkTree | null } | null = null;
 
-/** Where node-gyp puts the addon: `build/` beside our package.json, from `src/` under tsx and from `dist/src/` alike. */
-const ADDON_PATH = path.join(PACKAGE_ROOT, ADDON_RELATIVE);
-
 function reasonText(reason: number | string): string {
   if (typeof reason === 'string') return reason;
   try {
@@ -58,33 +51,33 @@ function reasonText(reason: number | string): string {
   }
 }
 
-/** Loads the addon once per thread; never throws. */
+/** Loads the addon once per thread (util/native-addon.ts); never throws. */
 function load(): { status: NativeWalkerStatus; walkTree: NativeWalkTree | null } {
   if (cached) return cached;
-  const addonPath = ADDON_PATH;
-  if (!existsSync(addonPath)) {
-    cached = { status: { available: false, reason: `${ADDON_RELATIVE} not built (no C compiler at install?)` }, walkTree: null };
+  const loaded = loadNativeAddon();
+  if (!loaded.addon) {
+    cached = { status: { available: false, reason: loaded.reason }, walkTree: null };
     return cached;
   }
-  try {
-    const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
-    const walkTree: NativeWalkTree = (dir, abort) => {
-      const raw = addon.walkTree(dir, abort);
-      return {
-        bytes: raw.bytes,
-        diskBytes: raw.diskBytes,
-        files: raw.files,
-        dirs: raw.dirs,
-        skipped: raw.skipped,
-        skippedSamples: raw.skippedSamples.map(([where, reason]) => `${where}: ${reasonText(reason)}`),
-        hardLinks: raw.hardLinks,
-        byChild: {},
-      };
-    };
-    cached = { status: { available: true, path: addonPath }, walkTree };
-  } catch (err) {
-    cached = { status: { available: false, reason: `${addonPath} did not load: ${(err as Error).message}` }, walkTree: null };
+  if (typeof loaded.addon['walkTree'] !== 'function') {
+    cached = { status: { available: false, reason: `${loaded.path} has no walkTree (an older build?)` }, walkTree: null };
+    return cached;
   }
+  const addon = loaded.addon as unknown as NativeAddon;
+  const walkTree: NativeWalkTree = (dir, abort) => {
+    const raw = addon.walkTree(dir, abort);
+    return {
+      bytes: raw.bytes,
+      diskBytes: raw.diskBytes,
+      files: raw.files,
+      dirs: raw.dirs,
+      skipped: raw.skipped,
+      skippedSamples: raw.skippedSamples.map(([where, reason]) => `${where}: ${reasonText(reason)}`),
+      hardLinks: raw.hardLinks,
+      byChild: {},
+    };
+  };
+  cached = { status: { available: true, path: loaded.path }, walkTree };
   return cached;
 }
 

@@ -1,58 +1,64 @@
 /**
- * A cross-process lock around read-modify-write of a shared file (the
- * sidecar), so `device-builder sizes` from cron and the running server never
- * lose each other's updates.
+ * The cross-process lock around read-modify-write of the shared sidecar,
+ * taken exactly the way the Python Device Builder takes it, so that both
+ * tools (and `device-builder sizes` from cron beside our server) exclude
+ * each other instead of merely narrowing the window for a lost update.
  *
- * The lock is `<file>.lock`, managed by `proper-lockfile` (stale detection by
- * mtime, a refresh timer while held, "compromised" detection, release on
- * exit) over a small file-system adapter that makes the lock a *file that
- * names its owner* instead of the library's empty folder:
+ * The protocol (Python's `controllers/config/metadata.py`): open
+ * `<file>.lock` with O_CREAT | O_NOFOLLOW, mode 0644 (we add O_NONBLOCK so
+ * a FIFO planted there cannot hang the open, and libuv adds O_CLOEXEC),
+ * refuse anything that is not a regular file, `flock(fd, LOCK_EX)`, re-read
+ * the sidecar, change it, publish it atomically, close. The lock file is
+ * never removed, renamed, or judged by its age or content: a flock belongs
+ * to an open file description and the kernel drops it when its holder dies,
+ * so a crashed writer needs no recovery at all, and an empty lock file left
+ * behind by Python costs the next writer nothing. (Our earlier lock was an
+ * owner-naming lockfile; against Python's leftover it waited for nothing,
+ * and renamed it away once "stale", letting a second Python process into
+ * the critical section.)
  *
- * - it is created atomically with its content (`{pid, host, nonce, since}`
- *   written to a temp, then hard-linked into place; `link` fails with EEXIST
- *   when the lock is taken), so there is never a lock without an owner;
- * - a lock whose owner is dead (same host, pid gone, or our own pid but not
- *   held by us: a restarted container reuses small pids) is broken at once
- *   rather than after the stale period, which is what makes a SIGKILLed
- *   writer cost the next writer milliseconds instead of 10 s;
- * - a lock from another host, or one we cannot attribute, is broken only
- *   when its mtime is older than the stale period (10 s; the holder touches
- *   it every 5 s).
+ * Node has no flock, so there are two engines, chosen once per process:
  *
- * Breaking is a rename to a private name followed by a check that what was
- * moved is the lock that was judged dead; if a new owner slipped in between,
- * its lock is linked back. The holder re-reads the lock file just before it
- * commits (see {@link HeldLock.assertHeld}), so in the rare case its lock was
- * taken from it (an event loop stalled for longer than the stale period) it
- * writes nothing. Release removes the lock file only if it still holds our
- * nonce.
+ * - `native`: `flock(fd, LOCK_EX | LOCK_NB)` from our addon
+ *   (native/file_lock.c), polled with a jittered backoff (a few ms growing
+ *   to about 50 ms) until the deadline. Never a blocking call: a blocking
+ *   flock on the event loop would stall the server while Python holds it.
+ * - `helper`, for installs built without a C compiler: a child process
+ *   inherits our open fd as its fd 3 and locks it, util-linux
+ *   `flock -x -w <secs> 3`, or `python3` running `fcntl.flock(3, LOCK_EX)`
+ *   where flock(1) is missing. The child's fd 3 and ours are the same open
+ *   file description, and that is what owns a flock; so when the child
+ *   exits, the lock stays held through our fd until we close it. On timeout
+ *   the child is killed and our fd closed, which releases a lock the child
+ *   may have taken in the last instant.
  *
- * Writers that do not take this lock (the Python Device Builder) are not
- * excluded; for them the re-read under lock plus the atomic rename keeps the
- * window in which an update can be lost to the few milliseconds between our
- * read and our rename.
+ * `DEVICE_BUILDER_FLOCK=auto|native|helper` forces an engine (tests run
+ * both); `auto` uses the addon when it loads.
+ *
+ * Just before publishing, the holder checks that the lock path still names
+ * the inode it locked ({@link HeldLock.assertHeld}); if someone replaced or
+ * removed the lock file, our flock guards nothing and we write nothing.
+ * Within this process a mutex per lock file serializes acquirers, since two
+ * open file descriptions of one process exclude each other like strangers.
  */
-import { randomBytes } from 'node:crypto';
-import fs, { promises as fsp } from 'node:fs';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { processAlive, removeStaleTemps, withTempPath } from './atomic-file.js';
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
+import { loadNativeAddon } from './native-addon.js';
 
-export const DEFAULT_LOCK_STALE_MS = 10_000;
 export const DEFAULT_LOCK_WAIT_MS = 5_000;
+export const FLOCK_ENV = 'DEVICE_BUILDER_FLOCK';
 
 export interface FileLockOptions {
-  /** A lock not refreshed for this long is a crash leftover (proper-lockfile's minimum is 2 s). */
-  staleMs?: number;
-  /** How long to wait for a busy lock before the operation fails. */
+  /** How long to wait for a busy lock before the operation fails (default 5 s). */
   waitMs?: number;
   logger?: Logger;
 }
 
-export type FileLockErrorCode = 'ELOCKTIMEOUT' | 'ELOCKLOST';
+export type FileLockErrorCode = 'ELOCKTIMEOUT' | 'ELOCKLOST' | 'ELOCKNOTFILE';
 
 export class FileLockError extends Error {
   constructor(
@@ -64,309 +70,307 @@ export class FileLockError extends Error {
   }
 }
 
-/** What a lock file says about its holder. */
-export interface LockOwner {
-  pid: number;
-  host: string;
-  nonce: string;
-  since: string;
-}
-
 export interface HeldLock {
   readonly lockPath: string;
-  /** Throws {@link FileLockError} `ELOCKLOST` unless the lock file is still ours. */
+  /** Throws {@link FileLockError} `ELOCKLOST` unless the lock path still names the file we locked. */
   assertHeld(): Promise<void>;
 }
+
+export type FlockEngine = 'native' | 'helper';
+export type FlockChoice = FlockEngine | 'auto';
 
 /** The lock file guarding `file`. */
 export function lockPathOf(file: string): string {
   return `${path.resolve(file)}.lock`;
 }
 
+/** `DEVICE_BUILDER_FLOCK`, validated; anything else is a configuration error, not a silent default. */
+export function flockChoiceFromEnv(env: NodeJS.ProcessEnv = process.env): FlockChoice {
+  const value = env[FLOCK_ENV]?.trim().toLowerCase();
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'auto' || value === 'native' || value === 'helper') return value;
+  throw new Error(`${FLOCK_ENV} must be auto, native or helper (got ${JSON.stringify(env[FLOCK_ENV])})`);
+}
+
+interface NativeFlock {
+  flock(fd: number, operation: number): number;
+  flockConstants: { LOCK_EX: number; LOCK_NB: number; LOCK_UN: number; EWOULDBLOCK: number };
+}
+
+let nativeFlock: { api: NativeFlock | null; reason: string } | null = null;
+
+function loadNativeFlock(): { api: NativeFlock | null; reason: string } {
+  if (nativeFlock) return nativeFlock;
+  const loaded = loadNativeAddon();
+  if (!loaded.addon) nativeFlock = { api: null, reason: loaded.reason };
+  else if (typeof loaded.addon['flock'] !== 'function') nativeFlock = { api: null, reason: `${loaded.path} has no flock (built before it was added?)` };
+  else nativeFlock = { api: loaded.addon as unknown as NativeFlock, reason: '' };
+  return nativeFlock;
+}
+
+/** Which engine `choice` means here; `native` without the addon is an error. */
+export function resolveFlockEngine(choice: FlockChoice): FlockEngine {
+  if (choice === 'helper') return 'helper';
+  const native = loadNativeFlock();
+  if (native.api) return 'native';
+  if (choice === 'native') throw new Error(`${FLOCK_ENV}=native but the native flock is unavailable: ${native.reason}`);
+  return 'helper';
+}
+
+/** Engines resolved so far, by the env value that chose them (it never changes outside tests). */
+const engines = new Map<string, FlockEngine>();
+
+function currentEngine(log: Logger | undefined): FlockEngine {
+  const key = process.env[FLOCK_ENV] ?? '';
+  let engine = engines.get(key);
+  if (!engine) {
+    engine = resolveFlockEngine(flockChoiceFromEnv());
+    engines.set(key, engine);
+    log?.debug(
+      { engine, ...(engine === 'helper' ? { why: loadNativeFlock().reason || `${FLOCK_ENV}=helper` } : {}) },
+      'sidecar lock: flock engine chosen',
+    );
+  }
+  return engine;
+}
+
 function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
 }
 
-function parseOwner(text: string | null): LockOwner | null {
-  if (!text) return null;
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function notAFile(lockPath: string, kind: string): FileLockError {
+  return new FileLockError('ELOCKNOTFILE', `the lock file ${lockPath} is ${kind}, not a regular file; nothing was written`);
+}
+
+const OPEN_FLAGS = fsConstants.O_CREAT | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+/** Opens the lock file as Python does; anything but a regular file is refused (and left alone). */
+async function openLockFile(lockPath: string): Promise<fsp.FileHandle> {
+  let handle: fsp.FileHandle;
   try {
-    const value = JSON.parse(text) as Partial<LockOwner> | null;
-    if (value && typeof value.pid === 'number' && typeof value.host === 'string' && typeof value.nonce === 'string') {
-      return { pid: value.pid, host: value.host, nonce: value.nonce, since: String(value.since ?? '') };
+    try {
+      handle = await fsp.open(lockPath, OPEN_FLAGS | fsConstants.O_RDWR, 0o644);
+    } catch (err) {
+      // A lock file we may not write (another user's 0644): flock works on any open mode.
+      if (errnoCode(err) !== 'EACCES') throw err;
+      handle = await fsp.open(lockPath, OPEN_FLAGS | fsConstants.O_RDONLY, 0o644);
     }
-  } catch {
-    // Not ours (or torn on a file system without hard links): unattributable.
+  } catch (err) {
+    // O_NOFOLLOW on a symlink is ELOOP; a folder refuses O_RDWR with EISDIR.
+    if (errnoCode(err) === 'ELOOP' || errnoCode(err) === 'EISDIR') {
+      const stats = await fsp.lstat(lockPath).catch(() => null);
+      throw notAFile(lockPath, stats ? kindOf(stats) : errnoCode(err) === 'ELOOP' ? 'a symbolic link' : 'a folder');
+    }
+    throw err;
   }
-  return null;
-}
-
-async function readText(file: string): Promise<string | null> {
   try {
-    return await fsp.readFile(file, 'utf8');
-  } catch {
-    return null;
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw notAFile(lockPath, kindOf(stats));
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
   }
-}
-
-/** Lock files this process holds, with the content it wrote. */
-const held = new Map<string, string>();
-/** The content the next create of a lock file must carry (set just before proper-lockfile runs). */
-const pending = new Map<string, string>();
-/** One acquirer per lock file inside this process; proper-lockfile keys its own state by path. */
-const processMutexes = new Map<string, Mutex>();
-
-// File systems without hard links (FAT/exFAT, some SMB mounts) answer these.
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
-
-/** Creates `lockPath` holding `content`, atomically: it appears complete or not at all. */
-async function createLockFile(lockPath: string, content: string): Promise<void> {
-  await withTempPath(lockPath, async (tmp) => {
-    await fsp.writeFile(tmp, content, { flag: 'wx', mode: 0o644 });
-    try {
-      await fsp.link(tmp, lockPath);
-    } catch (err) {
-      if (!NO_HARD_LINKS.has(errnoCode(err) ?? '')) throw err;
-      // Exclusive create instead; a reader may briefly see it empty and then
-      // treats it as unattributable (broken only once stale).
-      await fsp.writeFile(lockPath, content, { flag: 'wx', mode: 0o644 });
-    } finally {
-      await fsp.unlink(tmp).catch(() => undefined);
-    }
-  });
-}
-
-/**
- * Removes `lockPath` if what is there is `expected` (or, with `staleMs`,
- * still older than that): rename it away, check, then drop it or link it back.
- * Returns whether the judged lock is gone.
- */
-async function removeJudgedLock(lockPath: string, check: (movedText: string | null, mtimeMs: number) => boolean): Promise<boolean> {
-  return withTempPath(lockPath, async (grave) => {
-    try {
-      await fsp.rename(lockPath, grave);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return true;
-      throw err;
-    }
-    const text = await readText(grave);
-    const stats = await fsp.stat(grave).catch(() => null);
-    if (check(text, stats?.mtimeMs ?? 0)) {
-      // Another tool's proper-lockfile lock is an empty folder; anything fuller is left alone.
-      await fsp.unlink(grave).catch(() => fsp.rmdir(grave).catch(() => undefined));
-      return true;
-    }
-    // A new owner took the lock between the judgement and the rename: give it back.
-    await fsp.link(grave, lockPath).catch(() => undefined);
-    await fsp.unlink(grave).catch(() => undefined);
-    return false;
-  });
-}
-
-function lockedError(lockPath: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`lock ${lockPath} is held`), { code: 'ELOCKED' });
-}
-
-type Callback = (err: Error | null, value?: unknown) => void;
-
-const passThrough = {
-  stat: (p: string, cb: Callback) => fs.stat(p, cb),
-  utimes: (p: string, atime: Date, mtime: Date, cb: Callback) => fs.utimes(p, atime, mtime, cb),
-  realpath: (p: string, cb: Callback) => fs.realpath(p, cb),
-};
-
-/**
- * The adapter proper-lockfile runs on. Its "mkdir" creates our owner-naming
- * lock file; its "rmdir" is only reached for a lock it judged stale by mtime
- * (release uses {@link releaseFs}), so it removes the lock only if it is
- * still that stale; "rmdirSync" runs at process exit for locks we hold.
- * One object for the process: proper-lockfile caches the mtime precision on it.
- */
-function makeStaleFs(staleMs: number): object {
-  return {
-    ...passThrough,
-    mkdir: (p: string, cb: Callback) => {
-      const content = pending.get(p);
-      if (content === undefined) return cb(Object.assign(new Error(`no owner record for ${p}`), { code: 'EINVAL' }));
-      createLockFile(p, content).then(() => cb(null), cb);
-    },
-    rmdir: (p: string, cb: Callback) => {
-      removeJudgedLock(p, (_text, mtimeMs) => mtimeMs < Date.now() - staleMs).then(
-        (gone) => cb(gone ? null : lockedError(p)),
-        cb,
-      );
-    },
-    rmdirSync: (p: string) => {
-      const content = held.get(p);
-      try {
-        if (content !== undefined && fs.readFileSync(p, 'utf8') === content) fs.unlinkSync(p);
-      } catch {
-        // Exiting anyway; a leftover is broken by the next writer (its pid is gone).
-      }
-    },
-  };
-}
-
-const staleFsByMs = new Map<number, object>();
-
-function staleFs(staleMs: number): object {
-  let adapter = staleFsByMs.get(staleMs);
-  if (!adapter) {
-    adapter = makeStaleFs(staleMs);
-    staleFsByMs.set(staleMs, adapter);
-  }
-  return adapter;
-}
-
-/** The adapter for release: remove the lock file only while it still holds our nonce. */
-function releaseFs(content: string): object {
-  return {
-    ...passThrough,
-    rmdir: (p: string, cb: Callback) => {
-      readText(p)
-        .then(async (text) => {
-          if (text === content) await fsp.unlink(p);
-        })
-        .then(() => cb(null), (err: unknown) => cb(errnoCode(err) === 'ENOENT' ? null : (err as Error)));
-    },
-  };
-}
-
-/** Whether `owner` is certainly gone, so its lock can be broken now. */
-function ownerIsDead(owner: LockOwner, lockPath: string): boolean {
-  if (owner.host !== os.hostname()) return false;
-  if (owner.pid === process.pid) return held.get(lockPath) === undefined;
-  return !processAlive(owner.pid);
-}
-
-/**
- * Breaks `lockPath` when its owner is dead. Returns true when the caller
- * should retry at once (broken, or the lock vanished), false to wait.
- */
-async function breakIfOwnerDead(lockPath: string, log: Logger | undefined): Promise<{ retryNow: boolean; owner: LockOwner | null }> {
-  const text = await readText(lockPath);
-  if (text === null) return { retryNow: true, owner: null };
-  const owner = parseOwner(text);
-  if (!owner || !ownerIsDead(owner, lockPath)) return { retryNow: false, owner };
-  const broken = await removeJudgedLock(lockPath, (moved) => moved === text);
-  if (broken) log?.warn({ lock: lockPath, pid: owner.pid, since: owner.since }, 'broke a lock left by a process that is gone');
-  return { retryNow: broken, owner };
+  return handle;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function acquire(file: string, lockPath: string, options: FileLockOptions): Promise<{ lock: HeldLock; content: string }> {
-  const staleMs = Math.max(2_000, options.staleMs ?? DEFAULT_LOCK_STALE_MS);
-  const waitMs = options.waitMs ?? DEFAULT_LOCK_WAIT_MS;
-  const owner: LockOwner = {
-    pid: process.pid,
-    host: os.hostname(),
-    nonce: randomBytes(8).toString('hex'),
-    since: new Date().toISOString(),
-  };
-  const content = `${JSON.stringify(owner)}\n`;
-  const state: { compromised: Error | null } = { compromised: null };
-  const deadline = Date.now() + waitMs;
+/** Polls LOCK_EX | LOCK_NB until `deadline`; true when held. */
+async function lockNative(handle: fsp.FileHandle, deadline: number): Promise<boolean> {
+  const { api } = loadNativeFlock();
+  if (!api) throw new Error('native flock unavailable');
+  const { LOCK_EX, LOCK_NB, EWOULDBLOCK } = api.flockConstants;
   let delay = 2;
-  let lastOwner: LockOwner | null = null;
   for (;;) {
-    pending.set(lockPath, content);
+    let result: number;
     try {
-      await lockfile.lock(file, {
-        realpath: false,
-        lockfilePath: lockPath,
-        stale: staleMs,
-        retries: 0,
-        fs: staleFs(staleMs),
-        onCompromised: (err) => {
-          state.compromised = err;
-          options.logger?.warn({ err, lock: lockPath }, 'lost a file lock while holding it');
-        },
-      });
-      held.set(lockPath, content);
+      result = api.flock(handle.fd, LOCK_EX | LOCK_NB);
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      const code = typeof errno === 'number' ? getSystemErrorName(-errno) : undefined;
+      throw Object.assign(new Error(`flock ${(err as Error).message.replace(/^flock: /, '')}`), { code });
+    }
+    if (result === 0) return true;
+    if (result !== EWOULDBLOCK) throw new Error(`flock returned ${result}`);
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await sleep(Math.min(left, delay * (0.5 + Math.random())));
+    delay = Math.min(delay * 1.6, 50);
+  }
+}
+
+type HelperProgram = 'flock' | 'python3';
+
+/** The helper in use: util-linux flock(1) until it turns out to be missing (or BusyBox's, without -w). */
+let helperProgram: HelperProgram = 'flock';
+
+/**
+ * python3's turn at `flock -x -w <secs> 3`: a real-time timer interrupts the
+ * wait and exits 75 (nothing else here exits 75), so the wait is bounded even
+ * if we die first and the helper is orphaned; 0 s is one non-blocking try.
+ */
+const PYTHON_LOCK = [
+  'import fcntl, signal, sys',
+  'secs = float(sys.argv[1])',
+  'def give_up(*_): sys.exit(75)',
+  'signal.signal(signal.SIGALRM, give_up)',
+  'try:',
+  '    if secs > 0:',
+  '        signal.setitimer(signal.ITIMER_REAL, secs)',
+  '        fcntl.flock(3, fcntl.LOCK_EX)',
+  '    else:',
+  '        fcntl.flock(3, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+  'except BlockingIOError:',
+  '    sys.exit(75)',
+  '',
+].join('\n');
+const PYTHON_TIMEOUT_EXIT = 75;
+
+type HelperOutcome = { kind: 'locked' } | { kind: 'timeout' } | { kind: 'missing' } | { kind: 'failed'; why: string; usage: boolean };
+
+/** One helper run on our fd; resolves once the child is gone. */
+function runHelper(program: HelperProgram, fd: number, waitMs: number): Promise<HelperOutcome> {
+  const secs = (Math.max(0, waitMs) / 1000).toFixed(3);
+  const args = program === 'flock' ? ['-x', '-w', secs, '3'] : ['-c', PYTHON_LOCK, secs];
+  return new Promise((resolve) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let stderr = '';
+    let timedOut = false;
+    let spawnError: NodeJS.ErrnoException | null = null;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (stderr.length < 2_000) stderr += chunk.toString();
+    });
+    // Both helpers keep their own time; this is the backstop (a stuck or slow-starting helper).
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, Math.max(0, waitMs) + 1_000);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (spawnError) {
+        resolve(spawnError.code === 'ENOENT' ? { kind: 'missing' } : { kind: 'failed', why: spawnError.message, usage: false });
+      } else if (timedOut) resolve({ kind: 'timeout' });
+      else if (code === 0) resolve({ kind: 'locked' });
+      // flock(1) says nothing and exits 1 when -w runs out.
+      else if (program === 'flock' && code === 1 && stderr.trim() === '') resolve({ kind: 'timeout' });
+      else if (program === 'python3' && code === PYTHON_TIMEOUT_EXIT) resolve({ kind: 'timeout' });
+      else {
+        const usage = program === 'flock' && (code === 64 || /invalid option|unrecognized option|usage/i.test(stderr));
+        resolve({ kind: 'failed', why: `${program} exited with ${code ?? signal}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, usage });
+      }
+    });
+  });
+}
+
+/** Locks our open file description through a helper process; true when held. */
+async function lockWithHelper(handle: fsp.FileHandle, deadline: number, log: Logger | undefined): Promise<boolean> {
+  for (;;) {
+    const program = helperProgram;
+    const outcome = await runHelper(program, handle.fd, deadline - Date.now());
+    if (outcome.kind === 'locked') return true;
+    if (outcome.kind === 'timeout') return false;
+    if (program === 'flock' && (outcome.kind === 'missing' || outcome.usage)) {
+      log?.debug({ why: outcome.kind === 'missing' ? 'flock(1) not found' : outcome.why }, 'sidecar lock: using python3 as the flock helper');
+      helperProgram = 'python3';
+      continue;
+    }
+    if (outcome.kind === 'missing') {
+      throw new Error('no way to take the sidecar lock: the native addon is not built and neither flock(1) nor python3 is on PATH');
+    }
+    throw new Error(`the flock helper failed: ${outcome.why}`);
+  }
+}
+
+/** Whether `lockPath` still names the file `handle` has open (dev and inode). */
+async function stillNamesOurFile(lockPath: string, handle: fsp.FileHandle): Promise<boolean> {
+  const [named, ours] = await Promise.all([fsp.lstat(lockPath, { bigint: true }).catch(() => null), handle.stat({ bigint: true })]);
+  return named !== null && named.dev === ours.dev && named.ino === ours.ino;
+}
+
+async function release(handle: fsp.FileHandle, engine: FlockEngine, lockPath: string, log: Logger | undefined): Promise<void> {
+  try {
+    const { api } = loadNativeFlock();
+    // The helper engine has no unlock of its own: closing the last fd of the description releases it.
+    if (engine === 'native' && api) api.flock(handle.fd, api.flockConstants.LOCK_UN);
+  } catch (err) {
+    log?.warn({ err, lock: lockPath }, 'could not unlock the sidecar lock; closing releases it');
+  } finally {
+    await handle.close().catch((err: unknown) => log?.warn({ err, lock: lockPath }, 'could not close the sidecar lock file'));
+  }
+}
+
+async function acquire(lockPath: string, options: FileLockOptions): Promise<{ lock: HeldLock; handle: fsp.FileHandle; engine: FlockEngine }> {
+  const waitMs = options.waitMs ?? DEFAULT_LOCK_WAIT_MS;
+  const engine = currentEngine(options.logger);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const handle = await openLockFile(lockPath);
+    let locked = false;
+    try {
+      locked = engine === 'native' ? await lockNative(handle, deadline) : await lockWithHelper(handle, deadline, options.logger);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    if (!locked) {
+      await handle.close().catch(() => undefined);
+      throw new FileLockError('ELOCKTIMEOUT', `timed out after ${waitMs} ms waiting for the lock ${lockPath} (held by another process); nothing was written`);
+    }
+    // Locked what we opened; if the name moved on meanwhile (something removed or
+    // replaced the file), that lock guards nothing: start over on the file there now.
+    if (await stillNamesOurFile(lockPath, handle)) {
       const lock: HeldLock = {
         lockPath,
         assertHeld: async () => {
-          const now = await readText(lockPath);
-          if (state.compromised || now !== content) {
-            throw new FileLockError('ELOCKLOST', `lost the lock ${lockPath} before committing; nothing was written`);
+          if (!(await stillNamesOurFile(lockPath, handle))) {
+            throw new FileLockError('ELOCKLOST', `the lock file ${lockPath} was removed or replaced while we held it; nothing was written`);
           }
         },
       };
-      return { lock, content };
-    } catch (err) {
-      // Anything but "held" (no folder, read-only, permission) will not get better by waiting.
-      if (errnoCode(err) !== 'ELOCKED' && errnoCode(err) !== 'EEXIST') throw err;
-    } finally {
-      pending.delete(lockPath);
+      return { lock, handle, engine };
     }
-    const verdict = await breakIfOwnerDead(lockPath, options.logger);
-    lastOwner = verdict.owner ?? lastOwner;
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      const by = lastOwner ? ` (held by pid ${lastOwner.pid} on ${lastOwner.host} since ${lastOwner.since})` : '';
-      throw new FileLockError('ELOCKTIMEOUT', `timed out after ${waitMs} ms waiting for the lock ${lockPath}${by}; nothing was written`);
+    await release(handle, engine, lockPath, options.logger);
+    if (Date.now() >= deadline) {
+      throw new FileLockError('ELOCKTIMEOUT', `timed out after ${waitMs} ms: the lock file ${lockPath} kept being replaced; nothing was written`);
     }
-    if (verdict.retryNow) continue;
-    // Jittered exponential backoff, capped so a released lock is noticed quickly.
-    await sleep(Math.min(left, delay * (0.5 + Math.random())));
-    delay = Math.min(delay * 2, 100);
   }
 }
 
-async function release(file: string, lockPath: string, content: string, log: Logger | undefined): Promise<void> {
-  held.delete(lockPath);
-  try {
-    await lockfile.unlock(file, { realpath: false, lockfilePath: lockPath, fs: releaseFs(content) });
-  } catch (err) {
-    // ENOTACQUIRED: proper-lockfile already dropped it as compromised; nothing of ours is left.
-    if (errnoCode(err) !== 'ENOTACQUIRED') log?.warn({ err, lock: lockPath }, 'could not release a file lock');
-  }
-}
+/** One acquirer per lock file inside this process. */
+const processMutexes = new Map<string, Mutex>();
 
 /**
- * Runs `task` holding both this process's mutex for `file` and the
- * cross-process lock `<file>.lock`. Rejects with {@link FileLockError}
- * `ELOCKTIMEOUT` (without running `task`) when the lock stays busy for
- * `waitMs`, and with the file system's error when the lock cannot be created.
+ * Runs `task` holding both this process's mutex for `file` and the flock on
+ * `<file>.lock`. Rejects without running `task` with {@link FileLockError}
+ * `ELOCKTIMEOUT` when the lock stays busy for `waitMs`, `ELOCKNOTFILE` when
+ * the lock path is not a regular file, and with the file system's error when
+ * the lock file cannot be opened or created.
  */
 export async function withFileLock<T>(file: string, task: (lock: HeldLock) => Promise<T>, options: FileLockOptions = {}): Promise<T> {
-  const target = path.resolve(file);
-  const lockPath = lockPathOf(target);
+  const lockPath = lockPathOf(file);
   let mutex = processMutexes.get(lockPath);
   if (!mutex) {
     mutex = new Mutex();
     processMutexes.set(lockPath, mutex);
   }
   return mutex.run(async () => {
-    const { lock, content } = await acquire(target, lockPath, options);
+    const { lock, handle, engine } = await acquire(lockPath, options);
     try {
       return await task(lock);
     } finally {
-      await release(target, lockPath, content, options.logger);
+      await release(handle, engine, lockPath, options.logger);
     }
   });
-}
-
-/**
- * Start-up cleanup for `file`'s lock: removes temps of the lock left by dead
- * processes and the lock itself when its owner is gone. Returns how many
- * files were removed.
- */
-export async function removeStaleLock(file: string, log?: Logger): Promise<number> {
-  const lockPath = lockPathOf(file);
-  let removed = await removeStaleTemps(lockPath);
-  const mutex = processMutexes.get(lockPath);
-  const check = async (): Promise<void> => {
-    const { retryNow, owner } = await breakIfOwnerDead(lockPath, log);
-    if (retryNow && owner) removed++;
-  };
-  // Never judge our own lock while we may be holding it.
-  if (mutex) await mutex.run(check);
-  else await check();
-  return removed;
-}
-
-/** The lock's current owner, or null when free or unattributable (for diagnostics and tests). */
-export async function readLockOwner(file: string): Promise<LockOwner | null> {
-  return parseOwner(await readText(lockPathOf(file)));
 }
