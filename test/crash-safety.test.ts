@@ -22,13 +22,15 @@ describe('SIGKILL at random moments (40 kills)', () => {
     const { failures, firstCommitMs } = report;
     console.log(
       `crash-safety: ${report.kills} kills in ${report.elapsedMs} ms (seed ${report.seed}), ${report.commits} commits checked, ` +
-        `${report.startedOnStaleLock} rounds began on a dead writer's lock (first commit at most ${firstCommitMs.maxOnStaleLock} ms after spawn), ` +
+        `${report.startedOnStaleLock} rounds began right after a writer was killed holding the lock (first commit at most ${firstCommitMs.maxOnStaleLock} ms after spawn), ` +
         `${report.removedByCleanup} leftovers cleaned, ${failures.length} failures`,
     );
     expect(failures, `seed ${report.seed}`).toEqual([]);
     expect(report.kills).toBe(40);
     expect(report.commits).toBeGreaterThan(40);
-    // A writer killed while holding the lock costs the next one nothing like the 10 s stale period.
+    // Writers were killed inside the critical section, and the kernel's release of
+    // their flock let the next writer commit without waiting out the 5 s lock timeout.
+    expect(report.startedOnStaleLock).toBeGreaterThan(0);
     expect(report.firstCommitMs.maxOnStaleLock).toBeLessThan(5_000);
   }, 120_000);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SIDECAR_FILE, SidecarStore } from '../../src/sidecar/sidecar-store.js';
 import { writeFileAtomic } from '../../src/util/atomic-file.js';
+import { FileLockError, withFileLock } from '../../src/util/file-lock.js';
 import { makeTempDir, silentLogger } from './fs-fixtures.js';
 import { REPO_ROOT, TSX_LOADER } from './run-cli.js';
 
@@ -22,12 +23,30 @@ export function deviceFields(n: number): Record<string, unknown> {
   return { build_size_bytes: n * 1000 + 1, build_size_dir_mtime: 1_700_000_000 + n, friendly_name: `Device ${n}` };
 }
 
-/** Leftovers a crash can leave: sidecar temps, lock temps and the lock itself. */
+/**
+ * Leftovers a crash can leave: sidecar temps, and anything beside the lock
+ * file (a renamed lock, a lock temp) that the flock protocol must never make.
+ * The lock file itself is not a leftover: it is permanent by design (the
+ * Python tool's lock file too), and a dead holder's flock is gone with it.
+ */
 export function leftovers(dir: string): string[] {
   return fs
     .readdirSync(dir)
-    .filter((name) => name.startsWith(`${SIDECAR_FILE}.tmp-`) || name.startsWith(`${LOCK_FILE}`))
+    .filter((name) => name.startsWith(`${SIDECAR_FILE}.tmp-`) || (name.startsWith(LOCK_FILE) && name !== LOCK_FILE))
     .sort();
+}
+
+/**
+ * Whether some process holds the sidecar's flock right now: one
+ * non-blocking attempt (taken and dropped at once when free).
+ */
+export async function lockHeldElsewhere(dir: string): Promise<boolean> {
+  try {
+    return await withFileLock(path.join(dir, SIDECAR_FILE), async () => false, { waitMs: 0 });
+  } catch (err) {
+    if (err instanceof FileLockError && err.code === 'ELOCKTIMEOUT') return true;
+    throw err;
+  }
 }
 
 export interface WriterRun {
@@ -37,6 +56,8 @@ export interface WriterRun {
   signal: NodeJS.Signals | null;
   /** Spawn to first `committed` line; null when killed before it. */
   firstCommitMs: number | null;
+  /** With `KillPlan.probeLockIn`: whether the lock was held (by the writer) just before the planned kill. */
+  heldAtKill: boolean | null;
 }
 
 export interface KillPlan {
@@ -46,6 +67,8 @@ export interface KillPlan {
   afterFirstCommitMs?: number;
   /** Give up (kill, and report) when nothing was committed by then. */
   timeoutMs?: number;
+  /** Probe this config dir's sidecar lock just before the planned kill (see {@link lockHeldElsewhere}). */
+  probeLockIn?: string;
 }
 
 /** Runs the writer; resolves when it has exited (by itself or killed as planned). */
@@ -57,12 +80,25 @@ export function runWriter(args: string[], plan: KillPlan = {}): Promise<WriterRu
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'silent' },
     });
-    const run: WriterRun = { committed: [], errors: [], code: null, signal: null, firstCommitMs: null };
+    const run: WriterRun = { committed: [], errors: [], code: null, signal: null, firstCommitMs: null, heldAtKill: null };
     const timers: NodeJS.Timeout[] = [];
     const kill = (): void => {
       child.kill('SIGKILL');
     };
-    if (plan.afterSpawnMs !== undefined) timers.push(setTimeout(kill, plan.afterSpawnMs));
+    const plannedKill = (): void => {
+      if (plan.probeLockIn === undefined || child.exitCode !== null) return kill();
+      lockHeldElsewhere(plan.probeLockIn).then(
+        (held) => {
+          run.heldAtKill = held;
+          kill();
+        },
+        (err: unknown) => {
+          run.errors.push(`lock probe failed: ${(err as Error).message}`);
+          kill();
+        },
+      );
+    };
+    if (plan.afterSpawnMs !== undefined) timers.push(setTimeout(plannedKill, plan.afterSpawnMs));
     if (plan.timeoutMs !== undefined) {
       timers.push(
         setTimeout(() => {
@@ -83,7 +119,7 @@ export function runWriter(args: string[], plan: KillPlan = {}): Promise<WriterRu
           run.committed.push(Number(match[1]));
           if (run.firstCommitMs === null) {
             run.firstCommitMs = performance.now() - started;
-            if (plan.afterFirstCommitMs !== undefined) timers.push(setTimeout(kill, plan.afterFirstCommitMs));
+            if (plan.afterFirstCommitMs !== undefined) timers.push(setTimeout(plannedKill, plan.afterFirstCommitMs));
           }
         } else if (line.trim() !== '') run.errors.push(line);
       }
@@ -125,12 +161,17 @@ export interface CrashReport {
   earlyKills: number;
   killedBeforeFirstCommit: number;
   commits: number;
-  /** Rounds that started with a lock left by the previous (killed) writer. */
+  /**
+   * Rounds that started right after the previous writer was killed while it
+   * held the lock (probed just before the kill). The kernel drops a dead
+   * holder's flock, so these must cost the next writer nothing.
+   */
   startedOnStaleLock: number;
   /** Rounds that started with a sidecar temp left by the previous writer. */
   startedOnStaleTemp: number;
   cleanups: number;
   removedByCleanup: number;
+  /** `maxOnStaleLock`: the slowest first commit of a round counted in `startedOnStaleLock`. */
   firstCommitMs: { p50: number; p95: number; max: number; maxOnStaleLock: number };
   elapsedMs: number;
   failures: string[];
@@ -217,17 +258,24 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashReport
     const store = new SidecarStore(dir, { logger: silentLogger });
     const committed = new Set<number>();
     let next = 0;
+    let previousHeldAtKill = false;
     for (let round = 0; roundsLeft > 0; round++) {
       roundsLeft--;
       const before = fs.readdirSync(dir);
-      const staleLock = before.includes(LOCK_FILE);
+      const staleLock = previousHeldAtKill;
       if (staleLock) report.startedOnStaleLock++;
       if (before.some((name) => name.startsWith(`${SIDECAR_FILE}.tmp-`))) report.startedOnStaleTemp++;
       const early = random() < earlyKillRatio;
       const plan: KillPlan = early
         ? { afterSpawnMs: Math.floor(random() * 600), timeoutMs: 15_000 }
         : { afterFirstCommitMs: 20 + Math.floor(random() * 281), timeoutMs: 15_000 };
-      const run = await runWriter([dir, 'devices', String(next), '0'], plan);
+      const lockInode = fs.existsSync(path.join(dir, LOCK_FILE)) ? fs.statSync(path.join(dir, LOCK_FILE)).ino : null;
+      const run = await runWriter([dir, 'devices', String(next), '0'], { ...plan, probeLockIn: dir });
+      previousHeldAtKill = run.heldAtKill === true;
+      // The lock file is created once and never removed or replaced.
+      if (lockInode !== null && fs.statSync(path.join(dir, LOCK_FILE)).ino !== lockInode) {
+        report.failures.push(`lane ${laneId} round ${round} (seed ${seed}): the lock file was replaced`);
+      }
       report.kills++;
       if (early) report.earlyKills++;
       if (run.firstCommitMs === null) report.killedBeforeFirstCommit++;
