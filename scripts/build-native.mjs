@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
- * npm install hook: builds the optional native walker (native/walk_native.c)
- * with the node-gyp that ships with npm. Without a C toolchain the install
- * still succeeds and build-size walks use the JS walker (same figures, about
- * half the speed), so this never fails an install by default.
+ * npm install hook: builds the optional native addon (native/walk_native.c,
+ * the build-size walker, and native/file_lock.c, flock(2) for the sidecar
+ * lock) with the node-gyp that ships with npm. Without a C toolchain the
+ * install still succeeds: build-size walks use the JS walker (same figures,
+ * about half the speed) and the sidecar lock takes its flock through a
+ * helper process (flock(1) or python3, same lock, a few ms more per update),
+ * so this never fails an install by default.
  *
  * DEVICE_BUILDER_REQUIRE_NATIVE=1 turns a failed build into a failed install;
  * CI sets it so a broken addon cannot hide behind the fallback.
@@ -26,5 +29,6 @@ if (process.env.DEVICE_BUILDER_REQUIRE_NATIVE === '1') {
 }
 console.warn(
   `device-builder: the native walker did not build (${why}); build-size walks will use the JS walker ` +
-    '(same figures, about half the speed). With a C compiler and Python 3 installed, `npm rebuild` builds it.',
+    '(same figures, about half the speed) and the sidecar lock a flock(1)/python3 helper process. ' +
+    'With a C compiler and Python 3 installed, `npm rebuild` builds it.',
 );
