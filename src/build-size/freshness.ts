@@ -14,8 +14,10 @@
  * | folder deleted                             | 0            | 0                     |
  *
  * Either half differing from the cached pair means "walk". Both halves are
- * whole seconds (floor of the mtime) so a cache written on ext4 still matches
- * on FAT32, older NFS or CIFS, which keep no sub-second times.
+ * whole seconds so a cache written on ext4 still matches on FAT32, older NFS
+ * or CIFS, which keep no sub-second times. They are the Python tool's
+ * `int(os.stat(p).st_mtime)` to the bit (see {@link pythonWholeSeconds}),
+ * so a pair cached by either tool matches when the other reads it.
  *
  * Whole seconds alone miss a change made in the same second as the walk
  * (a compile then a clean within one second: same pair, stale size). So a
@@ -42,25 +44,62 @@ export interface BuildDirSignal {
 
 export const NO_SIGNAL: BuildDirSignal = Object.freeze({ dirMtime: 0, infoMtime: 0 });
 
-/** Exact mtime of a path in ms, 0 when it is missing or cannot be stat'ed. */
-function exactMtime(target: string): number {
+const NS_PER_SECOND = 1_000_000_000n;
+
+/** (tv_sec, tv_nsec) as the kernel reports them: the floor in seconds, then nanoseconds in [0, 1e9). */
+function toTimespec(ns: bigint): [bigint, bigint] {
+  // BigInt division truncates toward zero; before 1970 that is one second too high.
+  const nsec = ((ns % NS_PER_SECOND) + NS_PER_SECOND) % NS_PER_SECOND;
+  return [(ns - nsec) / NS_PER_SECOND, nsec];
+}
+
+/**
+ * Python's `int(os.stat(p).st_mtime)` from the exact mtime in ns.
+ *
+ * CPython builds `st_mtime` as the double `sec + nsec * 1e-9` (tv_sec, and
+ * tv_nsec in [0, 1e9)) and `int()` truncates it toward zero. That is not the
+ * floor of the exact time: for about 3 in 10^9 nsec values the sum rounds
+ * up to the next second (e.g. sec 1714900000, nsec 999999940 gives
+ * 1714900001.0), and before 1970 the truncation goes up where a floor goes
+ * down. Both steps are repeated here in the same IEEE operations.
+ */
+export function pythonWholeSeconds(mtimeNs: bigint): number {
+  const [sec, nsec] = toTimespec(mtimeNs);
+  // `+ 0` turns the -0 that trunc gives for (-1 s, 0.5 s) into Python's 0.
+  return Math.trunc(Number(sec) + Number(nsec) * 1e-9) + 0;
+}
+
+/** Exact mtime in ms from ns, computed as Node computes `Stats.mtimeMs` (sec × 1e3 + nsec / 1e6). */
+function msFromNs(mtimeNs: bigint): number {
+  const [sec, nsec] = toTimespec(mtimeNs);
+  return Number(sec) * 1e3 + Number(nsec) / 1e6;
+}
+
+/** Exact mtime of a path in ns, null when it is missing or cannot be stat'ed. */
+function mtimeNsOf(target: string): bigint | null {
   try {
-    return statSync(target, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    return statSync(target, { bigint: true, throwIfNoEntry: false })?.mtimeNs ?? null;
   } catch {
-    return 0;
+    return null;
   }
 }
 
-/** Whole-second mtime of a path, 0 when it is missing or cannot be stat'ed. */
+/** Whole-second mtime of a path as the Python tool computes it, 0 when it is missing or cannot be stat'ed. */
 export function wholeSecondMtime(target: string): number {
-  return Math.floor(exactMtime(target) / 1000);
+  const ns = mtimeNsOf(target);
+  return ns === null ? 0 : pythonWholeSeconds(ns);
 }
 
 /** Two stats. Runs inside walk workers so a hung mount never stalls the server. */
 export function readBuildDirSignal(buildDir: string): BuildDirSignal {
-  const dirMtimeMs = exactMtime(buildDir);
-  const infoMtimeMs = exactMtime(path.join(buildDir, BUILD_INFO_FILE));
-  return { dirMtime: Math.floor(dirMtimeMs / 1000), infoMtime: Math.floor(infoMtimeMs / 1000), dirMtimeMs, infoMtimeMs };
+  const dirNs = mtimeNsOf(buildDir);
+  const infoNs = mtimeNsOf(path.join(buildDir, BUILD_INFO_FILE));
+  return {
+    dirMtime: dirNs === null ? 0 : pythonWholeSeconds(dirNs),
+    infoMtime: infoNs === null ? 0 : pythonWholeSeconds(infoNs),
+    dirMtimeMs: dirNs === null ? 0 : msFromNs(dirNs),
+    infoMtimeMs: infoNs === null ? 0 : msFromNs(infoNs),
+  };
 }
 
 /** Whole seconds equal, and the exact times too when both sides know them. */
