@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { coerceSidecarInt } from '../src/sidecar/coerce.js';
+import { parsePreserving, PreservedNumber } from '../src/util/json-preserving.js';
 
 describe('coerceSidecarInt (cached integers read defensively)', () => {
   describe('anything that is not a whole number reads as 0', () => {
@@ -84,12 +85,47 @@ describe('coerceSidecarInt (cached integers read defensively)', () => {
     it('0.5 → 0', () => {
       expect(coerceSidecarInt(0.5)).toBe(0);
     });
+
+    it('-0.5 and -0 → 0, never -0 (Python ints have no negative zero)', () => {
+      expect(Object.is(coerceSidecarInt(-0.5), 0)).toBe(true);
+      expect(Object.is(coerceSidecarInt(-0), 0)).toBe(true);
+    });
   });
 
   describe('booleans follow Python int(bool)', () => {
     it('true → 1, false → 0', () => {
       expect(coerceSidecarInt(true)).toBe(1);
       expect(coerceSidecarInt(false)).toBe(0);
+    });
+  });
+
+  describe('numbers kept as text by the preserving parse read as Python int() of what json.load gives', () => {
+    it.each([
+      ['1.0', 1],
+      ['1714900000.0', 1714900000],
+      ['1e5', 100000],
+      ['1E5', 100000],
+      ['1.5e3', 1500],
+      ['-0', 0],
+      ['-0.0', 0],
+      ['12.90', 12],
+      ['9007199254740991.0', 9007199254740991],
+    ])('%s → %d', (text, expected) => {
+      const parsed = (parsePreserving(`{"v": ${text}}`) as { v: unknown }).v;
+      // Each of these is text JS cannot reproduce, so it reaches us as a PreservedNumber.
+      expect(parsed).toBeInstanceOf(PreservedNumber);
+      expect(coerceSidecarInt(parsed)).toBe(expected);
+    });
+
+    it.each([
+      ['an integer past 2^53 (2**64 + 1)', '18446744073709551617'],
+      ['2**53 + 1', '9007199254740993'],
+      ['a float past 2^53', '1e20'],
+      ['an overflowing float', '1e400'],
+    ])('%s → 0, like an unsafe plain number', (_label, text) => {
+      const parsed = (parsePreserving(`{"v": ${text}}`) as { v: unknown }).v;
+      expect(parsed).toBeInstanceOf(PreservedNumber);
+      expect(coerceSidecarInt(parsed)).toBe(0);
     });
   });
 

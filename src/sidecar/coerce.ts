@@ -3,13 +3,25 @@
  * Python Device Builder and open to hand edits, so a cached number may
  * arrive as anything; a wrong type must read as "nothing cached" (0) and
  * never fail a scan or a sweep.
+ *
+ * Inside a read-modify-write the file is parsed preserving
+ * (util/json-preserving.ts): a number JS cannot reproduce (`1.0`, `12.90`,
+ * `1e5`, an integer past 2^53) arrives as its text. Python's `json` reads
+ * such text as a float (any `.`/exponent) or an exact int; `int()` of either
+ * is what we return, with the same safe-integer limit as plain numbers.
  */
+import { isNumberText } from '../util/json-preserving.js';
+
 export function coerceSidecarInt(value: unknown): number {
+  // Number(text) rounds exactly as Python's float(text) does; an integer
+  // text that is not a safe integer fails the check below either way.
+  if (isNumberText(value)) return coerceSidecarInt(Number(value.value));
   if (typeof value === 'number') {
     // Python's int() truncates floats; NaN/Infinity are not numbers to cache,
     // and neither is anything past 2^53 (a hand-edited 1e308 would show as a
     // size of 1e308 bytes): those read as nothing cached, like such strings.
-    const whole = Math.trunc(value);
+    // `+ 0`: trunc(-0.5) is -0, Python's int(-0.5) is 0.
+    const whole = Math.trunc(value) + 0;
     return Number.isSafeInteger(whole) ? whole : 0;
   }
   if (typeof value === 'string') {
