@@ -16,9 +16,10 @@
  *   reply) turns into the JS number, as `JSON.parse` would have given.
  * - {@link toPlainJson} turns a preserving tree into what `JSON.parse` would
  *   have returned, for readers that only look at values.
- * - {@link jsonEqual} compares values the way Python's `==` does for JSON
- *   data (`1.0 == 1`, but `2**64 + 1 != 2**64`), so "did this update change
- *   anything" does not depend on how a number happened to be spelled.
+ * - {@link jsonEqual} compares values the way Python's `==` does for the
+ *   values `json.load` gives (`1.0 == 1`, `0.10 == 0.1`, but
+ *   `2**64 + 1 != 2**64`), so "did this update change anything" does not
+ *   depend on how a number happened to be spelled.
  *
  * Duplicate keys keep the last value, as Python's `json` and orjson do.
  */
@@ -83,13 +84,12 @@ function normalize(neg: boolean, rawDigits: string, exp: bigint): Decimal {
   return { neg, digits: trimmed, exp: exp + BigInt(digits.length - trimmed.length) };
 }
 
-const NUMBER_TEXT = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+const INTEGER_TEXT = /^-?\d+$/;
 
-function decimalOfText(text: string): Decimal | null {
-  const match = NUMBER_TEXT.exec(text);
-  if (!match) return null;
-  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match;
-  return normalize(sign === '-', whole + fraction, BigInt(exponent) - BigInt(fraction.length));
+/** An integer's text as an exact decimal. */
+function decimalOfInteger(text: string): Decimal {
+  const neg = text.startsWith('-');
+  return normalize(neg, neg ? text.slice(1) : text, 0n);
 }
 
 /** The exact value of a finite double as a decimal (every double is a finite decimal). */
@@ -111,13 +111,25 @@ function isNumeric(value: unknown): value is number | LosslessNumber {
   return typeof value === 'number' || isLosslessNumber(value);
 }
 
+/**
+ * A JSON number as Python's `json` holds it: integer text is an exact int,
+ * anything with a fraction or exponent is a float (the same double JS's
+ * `Number` gives); a JS number is its double.
+ */
+function pythonValue(value: number | LosslessNumber): number | Decimal {
+  if (typeof value === 'number') return value;
+  return INTEGER_TEXT.test(value.value) ? decimalOfInteger(value.value) : Number(value.value);
+}
+
+/** Python's `==` between two JSON numbers: exact, also between an int and a float. */
 function numbersEqual(a: number | LosslessNumber, b: number | LosslessNumber): boolean {
-  if (typeof a === 'number' && typeof b === 'number') return a === b;
-  if ((typeof a === 'number' && !Number.isFinite(a)) || (typeof b === 'number' && !Number.isFinite(b))) return false;
-  const left = typeof a === 'number' ? decimalOfDouble(a) : decimalOfText(a.value);
-  const right = typeof b === 'number' ? decimalOfDouble(b) : decimalOfText(b.value);
-  if (!left || !right) return false;
-  return left.neg === right.neg && left.digits === right.digits && left.exp === right.exp;
+  const left = pythonValue(a);
+  const right = pythonValue(b);
+  if (typeof left === 'number' && typeof right === 'number') return left === right;
+  if ((typeof left === 'number' && !Number.isFinite(left)) || (typeof right === 'number' && !Number.isFinite(right))) return false;
+  const x = typeof left === 'number' ? decimalOfDouble(left) : left;
+  const y = typeof right === 'number' ? decimalOfDouble(right) : right;
+  return x.neg === y.neg && x.digits === y.digits && x.exp === y.exp;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -125,9 +137,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Deep equality of JSON values as Python compares them: numbers by exact
- * value whatever their spelling (`1.0`, `1`, `1e0`), objects regardless of
- * key order. A key holding `undefined` counts as absent (it is not written).
+ * Deep equality of JSON values as Python compares what `json.load` gives:
+ * integer text is an exact int, other number text a float (double), and an
+ * int equals a float only when their values are exactly equal (`1.0 == 1`,
+ * `1e0 == 1`); objects compare regardless of key order. A key holding `undefined` counts as absent (it is not written).
  */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (isNumeric(a) && isNumeric(b)) return numbersEqual(a, b);
