@@ -23,7 +23,9 @@ program
     'afterAll',
     '\nEnvironment:\n' +
       '  ESPHOME_CONFIG_DIR        default config folder\n' +
-      '  ESPHOME_DATA_DIR          ESPHome data dir (default: <config_dir>/.esphome)\n' +
+      '  ESPHOME_IS_HA_ADDON       "1"/"true": the Home Assistant add-on, data dir /data\n' +
+      '  ESPHOME_DATA_DIR          ESPHome data dir otherwise (default: <config_dir>/.esphome)\n' +
+      '  DEVICE_BUILDER_ADDON_DATA_DIR  where the add-on\'s /data is, if mounted elsewhere\n' +
       '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (JSON lines on stderr)\n' +
       '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders',
   )
@@ -42,10 +44,11 @@ program
   .description(
     "Measure every device's build folder and print them largest first.\n\n" +
       'Only folders whose freshness pair (folder mtime, build_info.json mtime) moved\n' +
-      'since the last run are walked; sizes are cached in <config_dir>/.device-builder.json,\n' +
-      'the sidecar shared with the ESPHome Device Builder. States: walked (measured now),\n' +
-      'cached (unchanged since measured), not compiled. Exit code 2 when the config dir\n' +
-      'cannot be read.',
+      'since the last run are walked; sizes are cached where the ESPHome Device Builder reads\n' +
+      'them (<data_dir>/.device-builder-devices.json; <config_dir>/.device-builder.json before\n' +
+      'its migration). States: walked (measured now), cached (unchanged since measured), not\n' +
+      'compiled. Exit code 2 when the config dir cannot be read; 1 when the sizes were\n' +
+      'measured and printed but could not be saved (e.g. the sidecar lock stayed busy).',
   )
   .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
   .option('--json', 'print one JSON object instead of a table')
@@ -62,6 +65,10 @@ program
       process.stdout.write(options.json ? `${JSON.stringify(sizesReportJson(report), null, 2)}\n` : renderSizesTable(report));
     } finally {
       progress.clear();
+      if (report.saveError) {
+        process.stderr.write(`device-builder: the sizes above were measured but not saved: ${report.saveError}\n`);
+        process.exitCode = 1;
+      }
     }
   });
 

@@ -181,8 +181,9 @@ describe('load (stress)', () => {
     roundMs.push(performance.now() - roundStart);
     const firstWalks = refresher.stats.walks;
     for (let round = 1; round < rounds; round++) {
-      // Forget the cached pairs (our throwaway sidecar only) so the next sweep walks everything again.
-      await running.server.store.update((data) => {
+      // Forget the cached pairs (our throwaway store only) so the next sweep walks everything again.
+      const live = (await running.server.store.layout()) === 'migrated' ? running.server.store.instance : running.server.store.shared;
+      await live.update((data) => {
         for (const entry of Object.values(data)) {
           if (typeof entry === 'object' && entry !== null && 'build_size_dir_mtime' in entry) {
             delete (entry as Record<string, unknown>)['build_size_dir_mtime'];

@@ -15,7 +15,7 @@ import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
 import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformio-cache.js';
-import type { SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
 
@@ -28,7 +28,7 @@ export interface ApiServices {
   refresher: BuildSizeRefresher;
   orphans: OrphanBuilds;
   platformio: PlatformioCache;
-  store: SidecarStore;
+  store: MetadataStore;
   logger: Logger;
 }
 

@@ -7,7 +7,7 @@
  *   checks an HTTP `Authorization: Bearer <token>`.
  * - Sessions last 30 days, sliding: every successful use pushes the expiry
  *   out again. Only `sha256(token)` is stored, in
- *   `<config>/.device-builder-sessions.json` (see {@link SessionStore}).
+ *   `<data dir>/.device-builder-sessions.json` (see {@link SessionStore}).
  *   Slide-only updates are written at most once a minute per session, so a
  *   busy client cannot cause a write storm; a crash loses at most that
  *   minute of sliding.
@@ -43,7 +43,7 @@ export class AuthError extends Error {
 export interface AuthOptions {
   /** null or '' disables authentication. */
   password: string | null;
-  /** Usually `<config>/.device-builder-sessions.json`. */
+  /** Usually `<data dir>/.device-builder-sessions.json`. */
   sessionsFile: string;
   logger: Logger;
   /** Milliseconds since the epoch; injectable for tests. */

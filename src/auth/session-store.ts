@@ -1,5 +1,5 @@
 /**
- * The login sessions file `<config>/.device-builder-sessions.json`:
+ * The login sessions file `<data dir>/.device-builder-sessions.json` (per instance):
  *
  *     { "version": 1, "sessions": { "<sha256 hex of token>": { created_at, expires_at, last_used_at } } }
  *
@@ -148,6 +148,8 @@ export class SessionStore {
   }
 
   private async writeAtomic(data: unknown): Promise<void> {
+    // The data dir may not exist yet (nothing compiled); ESPHome creates it the same way.
+    await fsp.mkdir(path.dirname(this.path), { recursive: true });
     // 0600 from creation, so the file is never readable by others, not even briefly.
     await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, 0o600);
   }

@@ -16,7 +16,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { BuildTarget } from '../build-size/build-size.js';
 import { ConfigScanner } from '../config/config-scanner.js';
 import type { Device } from '../shared/device.js';
-import type { SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -28,7 +28,7 @@ export type CatalogEvent = {
 export interface DeviceCatalogOptions {
   configDir: string;
   dataDir: string;
-  store: SidecarStore;
+  store: MetadataStore;
   logger: Logger;
   /** Rescan period while someone is subscribed (default 5 s). */
   rescanIntervalMs?: number;

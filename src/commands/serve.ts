@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { prepareDemoFleet } from '../demo/demo-fleet.js';
+import { prepareDemoFleet, REDIRECTING_ENV } from '../demo/demo-fleet.js';
 import { DeviceBuilderServer, isLoopbackHost } from '../server/server.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir, UsageError } from './sizes.js';
@@ -57,7 +57,7 @@ export function parseTrustedOrigins(origins: readonly string[] | undefined): str
 
 function withoutEsphomeDirs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
-  for (const key of ['ESPHOME_DATA_DIR', 'ESPHOME_BUILD_PATH', 'PLATFORMIO_CORE_DIR']) delete copy[key];
+  for (const key of REDIRECTING_ENV) delete copy[key];
   return copy;
 }
 

@@ -2,7 +2,7 @@
  * `device-builder sizes`: one refresh pass over a config dir, then a report.
  *
  * The pass is the server's own machinery run once: the fleet sweep compares
- * two stats per device with the sidecar, only stale devices are walked, and
+ * two stats per device with the cached pair, only stale devices are walked, and
  * their sizes are persisted, so a second run with nothing changed walks
  * nothing and costs a couple of stats per device.
  */
@@ -10,11 +10,13 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ConfigScanner } from '../config/config-scanner.js';
 import { WalkPool } from '../build-size/walk-pool.js';
-import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import { BuildSizeRefresher, DEVICE_SOURCE } from '../refresher/build-size-refresher.js';
 import type { Device } from '../shared/device.js';
 import { formatBytes } from '../shared/format.js';
-import { SidecarStore } from '../sidecar/sidecar-store.js';
-import { resolveDataDir } from '../storage/storage-json.js';
+import { breakdownOf, type BuildSizeRefreshResult } from '../build-size/build-size.js';
+import { DeviceMetadata, type MetadataStore } from '../metadata/device-metadata.js';
+import type { FieldUpdates } from '../sidecar/sidecar-store.js';
+import { resolveDataDir } from '../storage/data-dir.js';
 import { OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
 import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
@@ -31,12 +33,20 @@ export interface SizedDevice {
 
 export interface SizesReport {
   configDir: string;
+  /** ESPHome's data dir in use (StorageJSON, build folders, per-instance files). */
+  dataDir: string;
   totalBytes: number;
   walked: number;
   devices: SizedDevice[];
   orphans: OrphanBuild[];
   orphanBytes: number;
   platformio: PlatformioSummary;
+  /**
+   * Why the measurements could not be saved (the sidecar lock stayed busy,
+   * a read-only folder, ...); null when everything was saved. The figures
+   * above are still this run's measurements.
+   */
+  saveError: string | null;
 }
 
 /** A user-facing failure: one line on stderr and exit code 2. */
@@ -73,12 +83,15 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   await assertReadableDir(configDir);
   const env = options.env ?? process.env;
   const dataDir = resolveDataDir(configDir, env);
-  const store = new SidecarStore(configDir, { logger: options.logger });
+  const metadata = new DeviceMetadata(configDir, dataDir, { logger: options.logger });
+  const store = stopWritingAfterFailure(metadata);
   await store.cleanStaleTemps();
   const scanner = new ConfigScanner(configDir, dataDir);
   const devices = await scanner.scan(await store.read());
   const byConfiguration = new Map(devices.map((device) => [device.configuration, device]));
   const walkedDevices = new Set<string>();
+  // Measured but not saved: reported from the walk itself, so a busy lock costs the save, not the answer.
+  const unsaved = new Map<string, BuildSizeRefreshResult>();
 
   const orphans = new OrphanBuilds({
     configDir,
@@ -101,6 +114,12 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
       options.onProgress?.(walkedDevices.size, configuration);
     },
     extraSources: [orphans.source, platformio.source],
+    onPersistFailed: (kind, key, result) => {
+      if (kind !== DEVICE_SOURCE) return;
+      unsaved.set(key, result);
+      walkedDevices.add(key);
+      options.onProgress?.(walkedDevices.size, key);
+    },
     logger: options.logger,
   });
   try {
@@ -112,10 +131,11 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     await store.flush();
   }
 
-  // Re-assembled from the sidecar the pass just wrote; the parse cache makes
+  // Re-assembled from the metadata the pass just wrote; the parse cache makes
   // this a stat and a StorageJSON read per device, no YAML parsing.
   const sidecar = await store.read();
-  const sized = (await scanner.scan(sidecar)).map((device): SizedDevice => {
+  const sized = (await scanner.scan(sidecar)).map((scanned): SizedDevice => {
+    const device = withUnsavedMeasurement(scanned, unsaved.get(scanned.configuration));
     const walked = walkedDevices.has(device.configuration);
     const sizeBytes = device.build_size_bytes;
     const state: SizeState = walked ? 'walked' : device.build_path && sizeBytes > 0 ? 'cached' : 'not compiled';
@@ -125,6 +145,8 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   const orphanList = await orphans.list();
   return {
     configDir,
+    dataDir,
+    saveError: store.failure ? describeSaveError(store.failure) : null,
     totalBytes: sized.reduce((sum, entry) => sum + entry.sizeBytes, 0),
     walked: walkedDevices.size,
     devices: sized,
@@ -134,10 +156,61 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   };
 }
 
+/**
+ * The store `sizes` writes through: after one failed write (typically the
+ * sidecar lock held past its timeout by another process) later writes fail
+ * at once with the same error instead of waiting for the lock again per
+ * batch, so a blocked run ends in seconds and reports what it measured.
+ */
+function stopWritingAfterFailure(store: MetadataStore): MetadataStore & { readonly failure: unknown } {
+  let failure: unknown = null;
+  const guarded =
+    <A extends unknown[]>(write: (...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> => {
+      if (failure !== null) throw failure;
+      try {
+        await write(...args);
+      } catch (err) {
+        failure = err;
+        throw err;
+      }
+    };
+  return {
+    read: () => store.read(),
+    readGlobal: (key) => store.readGlobal(key),
+    updateGlobal: guarded((key: string, next: (current: unknown) => unknown) => store.updateGlobal(key, next)),
+    updateDevice: guarded((configuration: string, fields: FieldUpdates) => store.updateDevice(configuration, fields)),
+    updateDevices: guarded((updates: ReadonlyMap<string, FieldUpdates>) => store.updateDevices(updates)),
+    scrubVolatile: guarded((configuration: string) => store.scrubVolatile(configuration)),
+    removeDevice: guarded((configuration: string) => store.removeDevice(configuration)),
+    flush: () => store.flush(),
+    cleanStaleTemps: () => store.cleanStaleTemps(),
+    get failure() {
+      return failure;
+    },
+  };
+}
+
+function describeSaveError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A device as this run measured it, when that measurement could not be saved. */
+function withUnsavedMeasurement(device: Device, result: BuildSizeRefreshResult | undefined): Device {
+  if (!result || !device.build_path) return device;
+  return {
+    ...device,
+    build_size_bytes: result.sizeBytes,
+    build_disk_bytes: result.walk.diskBytes,
+    build_size_breakdown: breakdownOf(result.walk),
+  };
+}
+
 /** The `--json` shape: one object, stable keys. */
 export function sizesReportJson(report: SizesReport): object {
   return {
     config_dir: report.configDir,
+    data_dir: report.dataDir,
     total_bytes: report.totalBytes,
     walked: report.walked,
     devices: report.devices.map(({ device, sizeBytes, walked }) => ({

@@ -56,7 +56,13 @@ const DEFAULT_DIR_NAME = 'device-builder-ts-demo';
  * Variables that would redirect the fake's writes (builds, StorageJSON,
  * `clean-all`'s deletions) outside the demo folder; the wrapper unsets them.
  */
-export const REDIRECTING_ENV = ['ESPHOME_DATA_DIR', 'ESPHOME_BUILD_PATH', 'PLATFORMIO_CORE_DIR'] as const;
+export const REDIRECTING_ENV = [
+  'ESPHOME_IS_HA_ADDON',
+  'DEVICE_BUILDER_ADDON_DATA_DIR',
+  'ESPHOME_DATA_DIR',
+  'ESPHOME_BUILD_PATH',
+  'PLATFORMIO_CORE_DIR',
+] as const;
 
 /** The orphan: a build folder whose device was renamed (to garage-door) long ago. */
 export const DEMO_ORPHAN = 'old-garage-door';

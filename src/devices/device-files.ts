@@ -18,7 +18,8 @@ import { constants as fsConstants, promises as fsp, type Dirent, type Stats } fr
 import path from 'node:path';
 import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scanner.js';
 import { MAX_YAML_BYTES, parseDeviceYaml, type DeviceYaml } from '../config/device-yaml.js';
-import { deviceEntry, type SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
+import { deviceEntry } from '../sidecar/sidecar-store.js';
 import { readStorageJson, storageJsonPath } from '../storage/storage-json.js';
 import type { ArchivedDevice, RemovalReport } from '../shared/protocol.js';
 import { syncDir } from '../util/atomic-file.js';
@@ -43,7 +44,7 @@ export class DeviceFileError extends Error {
 export interface DeviceFilesOptions {
   configDir: string;
   dataDir: string;
-  store: SidecarStore;
+  store: MetadataStore;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -152,7 +153,7 @@ export class DeviceFiles {
   readonly configDir: string;
   readonly dataDir: string;
   readonly archiveDir: string;
-  private readonly store: SidecarStore;
+  private readonly store: MetadataStore;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
   /** One file operation at a time, so two requests never race on the same device. */

@@ -18,7 +18,7 @@
  * - A missing esphome executable fails the job at once with a message that
  *   says how to fix it; nothing here ever throws out of the queue, and the
  *   next job still runs.
- * - History lives in the sidecar under `_firmware_jobs` (newest first,
+ * - History lives in our per-instance state file under `_firmware_jobs` (newest first,
  *   bounded, output trimmed), written on every state change but never per
  *   output line; a job that was queued or running when the previous process
  *   died is marked failed by `init()`.
@@ -32,7 +32,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import type { SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
 import {
   isFinished,
   JOB_STATUSES,
@@ -47,9 +47,9 @@ import type { Logger } from '../util/log.js';
 import { esphomeArgs, esphomeChildEnv, esphomeNotFoundMessage, resolveExecutable } from './esphome-command.js';
 import { LineSplitter } from './line-splitter.js';
 
-/** The sidecar's global key for job history. */
+/** The key of the job history in our per-instance state file. */
 export const FIRMWARE_JOBS_KEY = '_firmware_jobs';
-/** Output lines kept per job in the sidecar. */
+/** Output lines kept per job in the job history file. */
 export const PERSISTED_OUTPUT_LINES = 200;
 export const DEFAULT_HISTORY_LIMIT = 50;
 export const DEFAULT_OUTPUT_LIMIT = 5000;
@@ -81,13 +81,13 @@ export interface JobQueueOptions {
   /** e.g. `['esphome']` or `['python3', '-m', 'esphome']`. */
   esphomeCommand: string[];
   /** For `_firmware_jobs` history. */
-  store: SidecarStore;
+  store: MetadataStore;
   logger: Logger;
   /** Base env for children (default `process.env`); the PATH lookup uses this env's PATH. */
   env?: NodeJS.ProcessEnv;
   /** Finished jobs kept (default 50). */
   historyLimit?: number;
-  /** Lines kept per job in memory (default 5000); the sidecar keeps the last 200. */
+  /** Lines kept per job in memory (default 5000); the history file keeps the last 200. */
   outputLimit?: number;
   /** SIGTERM → SIGKILL delay on cancel (default 3000). */
   killGraceMs?: number;
@@ -187,7 +187,7 @@ function parseStoredJob(value: unknown): FirmwareJob | null {
 export class JobQueue {
   private readonly configDir: string;
   private readonly command: string[];
-  private readonly store: SidecarStore;
+  private readonly store: MetadataStore;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
   private readonly historyLimit: number;
@@ -231,7 +231,7 @@ export class JobQueue {
    * Loads `_firmware_jobs`. Entries that do not look like jobs are skipped
    * one by one; jobs left queued or running by a previous process become
    * failed ("the server stopped while this job was running"), and that is
-   * written back. Never throws for bad sidecar content.
+   * written back. Never throws for bad stored content.
    */
   async init(): Promise<void> {
     let stored: unknown;
@@ -244,7 +244,7 @@ export class JobQueue {
     if (stored === undefined) return;
     let changed = false;
     if (!Array.isArray(stored)) {
-      this.log.warn({ type: typeof stored }, `sidecar ${FIRMWARE_JOBS_KEY} is not a list; ignoring it`);
+      this.log.warn({ type: typeof stored }, `stored ${FIRMWARE_JOBS_KEY} is not a list; ignoring it`);
       // Left in place: the next state change replaces it with a proper list.
       return;
     }
@@ -367,7 +367,7 @@ export class JobQueue {
     return undefined;
   }
 
-  /** Drops finished jobs from history (and the sidecar); returns how many. */
+  /** Drops finished jobs from history (and the history file); returns how many. */
   clear(): number {
     const removed: string[] = [];
     for (const [id, entry] of this.entries) {
@@ -782,7 +782,7 @@ export class JobQueue {
             try {
               await this.store.updateGlobal(FIRMWARE_JOBS_KEY, () => this.snapshot());
             } catch (err) {
-              this.log.warn({ err }, 'could not write firmware job history to the sidecar');
+              this.log.warn({ err }, 'could not write firmware job history');
             }
           }
         } finally {

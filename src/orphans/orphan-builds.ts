@@ -10,7 +10,8 @@
  * never makes the config dir's folders look like orphans).
  *
  * Orphans are sized by the refresher like devices (same two-stat pair, same
- * one worker), cached in the sidecar section `_orphan_builds` keyed by path.
+ * one worker), cached in our per-instance state file (`<data>/.device-builder-ts.json`,
+ * see metadata/device-metadata.ts) under `_orphan_builds`, keyed by path.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,8 @@ import { cachedSignal } from '../build-size/freshness.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-guard.js';
 import type { SizeSource } from '../refresher/size-source.js';
-import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
+import type { SidecarData } from '../sidecar/sidecar-store.js';
 import { interpretStorageJson } from '../storage/storage-json.js';
 import type { OrphanBuild } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
@@ -80,7 +82,7 @@ async function subfolders(root: string): Promise<string[]> {
 export interface OrphanBuildsOptions {
   configDir: string;
   dataDir: string;
-  store: SidecarStore;
+  store: MetadataStore;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
   /** The device file names currently in the config dir. */

@@ -4,7 +4,7 @@
  * pulls in, which grow by about a gigabyte a month and which no per-device
  * figure shows. Its `packages`, `platforms` and `.cache` folders are sized by
  * the refresher like build folders (same two-stat pair, same one worker),
- * cached in the sidecar section `_platformio`, which remembers the core path
+ * cached in our per-instance state file under `_platformio`, which remembers the core path
  * so pointing at another core folder invalidates the cache.
  *
  * A first walk of a big core folder takes seconds, so progress is reported
@@ -18,7 +18,8 @@ import type { WalkProgress } from '../build-size/walk-pool.js';
 import type { SizeSource } from '../refresher/size-source.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import type { PlatformioPart, PlatformioSummary } from '../shared/protocol.js';
-import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
+import type { SidecarData } from '../sidecar/sidecar-store.js';
 
 export const PLATFORMIO_SECTION = '_platformio';
 export const PLATFORMIO_SOURCE = 'platformio';
@@ -43,7 +44,7 @@ export class PlatformioCache {
   private readonly listeners = new Set<(event: { event: 'platformio_progress' | 'platformio_updated'; data: unknown }) => void>();
 
   constructor(
-    private readonly store: SidecarStore,
+    private readonly store: MetadataStore,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.dir = resolvePlatformioDir(env);

@@ -26,7 +26,8 @@ import {
 } from '../build-size/build-size.js';
 import { signalsEqual, wholeSeconds, type BuildDirSignal } from '../build-size/freshness.js';
 import type { WalkFn } from '../build-size/walk-pool.js';
-import type { SidecarData, SidecarStore } from '../sidecar/sidecar-store.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
+import type { SidecarData } from '../sidecar/sidecar-store.js';
 import type { Logger } from '../util/log.js';
 import { raceAbort, WakeWorker } from '../worker/wake-worker.js';
 import type { SizeSource } from './size-source.js';
@@ -34,7 +35,7 @@ import type { SizeSource } from './size-source.js';
 export const DEVICE_SOURCE = 'device';
 
 export interface BuildSizeRefresherDeps {
-  store: SidecarStore;
+  store: MetadataStore;
   walk: WalkFn;
   signals: SignalsFn;
   /** Every device and its current build folder, for a fleet sweep. */
@@ -44,6 +45,8 @@ export interface BuildSizeRefresherDeps {
   onRefreshed?: (configuration: string, result: BuildSizeRefreshResult) => unknown;
   /** Further things to keep sized with the same worker (orphans, PlatformIO). */
   extraSources?: SizeSource[];
+  /** A measurement that could not be persisted (lock busy, disk full); `sizes` still reports it. */
+  onPersistFailed?: (kind: string, key: string, result: BuildSizeRefreshResult, err: unknown) => void;
   logger: Logger;
 }
 
@@ -217,6 +220,7 @@ export class BuildSizeRefresher extends WakeWorker<string> {
           persisted.push(...entries);
         } catch (err) {
           this.log.error({ err, kind: source.kind, count: entries.length }, 'persisting build sizes failed');
+          for (const { key, result } of entries) this.deps.onPersistFailed?.(source.kind, key, result, err);
         }
       } else {
         for (const entry of entries) {
@@ -225,6 +229,7 @@ export class BuildSizeRefresher extends WakeWorker<string> {
             persisted.push(entry);
           } catch (err) {
             this.log.error({ err, ...logKeyOf(source, entry.key) }, 'persisting a build size failed');
+            this.deps.onPersistFailed?.(source.kind, entry.key, entry.result, err);
           }
         }
       }

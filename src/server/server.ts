@@ -30,8 +30,9 @@ import { PlatformioCache } from '../platformio/platformio-cache.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
-import { SidecarStore } from '../sidecar/sidecar-store.js';
-import { readStorageJson, resolveDataDir } from '../storage/storage-json.js';
+import { DeviceMetadata } from '../metadata/device-metadata.js';
+import { resolveDataDir } from '../storage/data-dir.js';
+import { readStorageJson } from '../storage/storage-json.js';
 import type { Logger } from '../util/log.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
 
@@ -84,7 +85,7 @@ const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, 'web', 'dist');
 
 export class DeviceBuilderServer {
   readonly app: FastifyInstance;
-  readonly store: SidecarStore;
+  readonly store: DeviceMetadata;
   readonly catalog: DeviceCatalog;
   readonly pool: WalkPool;
   readonly refresher: BuildSizeRefresher;
@@ -103,7 +104,7 @@ export class DeviceBuilderServer {
     const { configDir, logger } = options;
     const env = options.env ?? process.env;
     this.dataDir = resolveDataDir(configDir, env);
-    this.store = new SidecarStore(configDir, { logger });
+    this.store = new DeviceMetadata(configDir, this.dataDir, { logger });
     this.catalog = new DeviceCatalog({
       configDir,
       dataDir: this.dataDir,
@@ -140,7 +141,8 @@ export class DeviceBuilderServer {
     this.files = new DeviceFiles({ configDir, dataDir: this.dataDir, store: this.store, logger, env });
     this.auth = new AuthManager({
       password: options.password,
-      sessionsFile: path.join(configDir, SESSIONS_FILE),
+      // Per instance, like the Python tool's store: the config folder may be shared (the add-on).
+      sessionsFile: path.join(this.dataDir, SESSIONS_FILE),
       logger,
     });
     this.app = Fastify({

@@ -89,6 +89,16 @@ export function applyFieldUpdates(entry: DeviceEntry, fields: FieldUpdates): boo
   return changed;
 }
 
+export interface UpdateOptions {
+  /**
+   * Runs inside the transaction (lock held, file freshly read) before
+   * `mutate`, with the same data; throwing aborts with nothing written. The
+   * migration uses it to write the per-instance store from the very snapshot
+   * it then strips, while holding the sidecar lock.
+   */
+  beforeMutate?: (data: JsonObject) => Promise<void>;
+}
+
 interface LoadedFile {
   /** The preserving parse: numbers JS cannot reproduce are kept as their text. */
   data: JsonObject;
@@ -160,12 +170,12 @@ export class JsonObjectStore {
    * read numbers with `coerceSidecarInt` and objects with
    * {@link isJsonObject} / {@link deviceEntry}.
    */
-  async update(mutate: (data: JsonObject) => boolean): Promise<void> {
+  async update(mutate: (data: JsonObject) => boolean, options: UpdateOptions = {}): Promise<void> {
     const lockOptions = this.lockOptions;
     await this.mutex.run(() =>
       lockOptions === false
-        ? this.transaction(mutate, null)
-        : withFileLock(this.path, (lock) => this.transaction(mutate, lock), lockOptions),
+        ? this.transaction(mutate, null, options)
+        : withFileLock(this.path, (lock) => this.transaction(mutate, lock, options), lockOptions),
     );
   }
 
@@ -235,11 +245,12 @@ export class JsonObjectStore {
     return removed;
   }
 
-  private async transaction(mutate: (data: JsonObject) => boolean, lock: HeldLock | null): Promise<void> {
+  private async transaction(mutate: (data: JsonObject) => boolean, lock: HeldLock | null, options: UpdateOptions): Promise<void> {
     const { data, corrupt, unreadable } = await this.load();
     // Writing over a file we could not read would replace every other
     // device's entry with nothing: refuse instead.
     if (unreadable) throw unreadable;
+    await options.beforeMutate?.(data);
     if (!mutate(data)) return;
     if (corrupt) await this.keepCorruptCopy(corrupt);
     await writeFileAtomic(this.path, `${stringifyPreserving(data, 2)}\n`, 'preserve', {

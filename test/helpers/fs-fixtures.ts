@@ -44,13 +44,13 @@ export interface FixtureDevice {
 
 /**
  * Writes `<config>/<name>.yaml`, its StorageJSON pointing at
- * `<config>/.esphome/build/<name>`, and (unless `files` is 0) a build folder
+ * `<data>/build/<name>` (`<data>` defaults to `<config>/.esphome`), and (unless `files` is 0) a build folder
  * with `files` files of `fileBytes` each plus build_info.json.
  */
 export function addDevice(
   configDir: string,
   name: string,
-  options: { files?: number; fileBytes?: number; compiled?: boolean; platform?: string } = {},
+  options: { files?: number; fileBytes?: number; compiled?: boolean; platform?: string; dataDir?: string } = {},
 ): FixtureDevice {
   const configuration = `${name}.yaml`;
   const platform = options.platform ?? 'esp32';
@@ -58,10 +58,11 @@ export function addDevice(
     path.join(configDir, configuration),
     `esphome:\n  name: ${name}\n  friendly_name: ${name} device\n${platform}:\n  board: generic\nwifi:\n  password: !secret wifi_password\n`,
   );
-  const buildDir = path.join(configDir, '.esphome', 'build', name);
+  const dataDir = options.dataDir ?? path.join(configDir, '.esphome');
+  const buildDir = path.join(dataDir, 'build', name);
   if (options.compiled === false) return { configuration, name, buildDir };
   writeFile(
-    path.join(configDir, '.esphome', 'storage', `${configuration}.json`),
+    path.join(dataDir, 'storage', `${configuration}.json`),
     JSON.stringify({
       storage_version: 1,
       name,
