@@ -28,10 +28,13 @@ describe('SIGKILL at random moments (40 kills)', () => {
     expect(failures, `seed ${report.seed}`).toEqual([]);
     expect(report.kills).toBe(40);
     expect(report.commits).toBeGreaterThan(40);
-    // Writers were killed inside the critical section, and the kernel's release of
-    // their flock let the next writer commit without waiting out the 5 s lock timeout.
+    // Writers were killed inside the critical section, and every time the lock was
+    // free again once the killed writer had exited (checked per round, in `failures`):
+    // nothing is left to recover. The first-commit time after such a kill is
+    // printed above but not asserted: it is mostly tsx start-up, which a loaded
+    // machine stretches past any fixed bound; a writer that had to wait out the
+    // lock would fail with ELOCKTIMEOUT, which `failures` reports.
     expect(report.startedOnStaleLock).toBeGreaterThan(0);
-    expect(report.firstCommitMs.maxOnStaleLock).toBeLessThan(5_000);
   }, 120_000);
 });
 

@@ -263,7 +263,14 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashReport
       roundsLeft--;
       const before = fs.readdirSync(dir);
       const staleLock = previousHeldAtKill;
-      if (staleLock) report.startedOnStaleLock++;
+      if (staleLock) {
+        report.startedOnStaleLock++;
+        // The previous writer died holding the lock and has exited: the kernel must
+        // have released it already, so the next writer finds nothing to wait for.
+        if (await lockHeldElsewhere(dir)) {
+          report.failures.push(`lane ${laneId} round ${round} (seed ${seed}): a dead writer's lock was still held after it exited`);
+        }
+      }
       if (before.some((name) => name.startsWith(`${SIDECAR_FILE}.tmp-`))) report.startedOnStaleTemp++;
       const early = random() < earlyKillRatio;
       const plan: KillPlan = early
