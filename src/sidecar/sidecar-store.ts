@@ -8,10 +8,14 @@
  * path, its label and its cross-process lock `.device-builder.json.lock`,
  * and names the sidecar's volatile fields.
  *
- * - Two of our processes (the server and `sizes` from cron) never lose an
- *   update: each re-reads the file under the lock before changing it.
+ * - The lock is the Python Device Builder's own, `flock(LOCK_EX)` on
+ *   `.device-builder.json.lock` (util/file-lock.ts), so no writer (the
+ *   Python tool, our server, `sizes` from cron) loses another's update:
+ *   each re-reads the file under the lock before changing it.
  * - A writer that cannot get the lock within a few seconds rejects with a
- *   `FileLockError` and writes nothing.
+ *   `FileLockError` and writes nothing. The lock file is never removed: the
+ *   kernel drops a dead holder's flock, so a crash or a lock file the Python
+ *   tool left behind costs the next writer no waiting.
  */
 import path from 'node:path';
 import type { FileLockOptions } from '../util/file-lock.js';
