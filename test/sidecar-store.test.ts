@@ -14,6 +14,7 @@ import {
 import { createLogger } from '../src/util/log.js';
 import { Mutex } from '../src/util/mutex.js';
 import { captureLog as capturingLogger } from './helpers/capture-log.js';
+import { runPython } from './helpers/python.js';
 
 const logger = createLogger('silent');
 const isRoot = process.getuid?.() === 0;
@@ -695,5 +696,171 @@ describe('Mutex', () => {
       }),
     ).rejects.toThrow('sync');
     await expect(mutex.run(async () => 1)).resolves.toBe(1);
+  });
+});
+
+describe('SidecarStore with a file the Python tool wrote', () => {
+  const PY_WRITE = String.raw`
+import json, sys
+doc = {
+    "kitchen.yaml": {"friendly_name": "Küche 🍳", "build_size_bytes": 123456789, "ratio": 1.0},
+    "office.yaml": {"comment": "über", "big": 2**64 + 1, "float_e5": 1e5, "e16": 1e16, "tiny": 1e-07,
+                    "nested": {"a": [1.0, {"b": 2.50}], "empty": {}, "none": [], "flag": True, "nothing": None}},
+    "_preferences": {"columns": ["name", "build_size"], "ratio": 2.0},
+}
+with open(sys.argv[1], "w") as f:
+    json.dump(doc, f, indent=2)
+`;
+
+  /** Python's repr of each top-level key's value after json.load (distinguishes 1.0 from 1, keeps every digit). */
+  function pythonReprs(): Record<string, string> {
+    return JSON.parse(
+      runPython('import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: repr(v) for k, v in d.items()}))', [file]),
+    ) as Record<string, string>;
+  }
+
+  it('an update for one device keeps every other value exactly as Python reads it', async () => {
+    runPython(PY_WRITE, [file]);
+    const before = pythonReprs();
+    await store().updateDevice('kitchen.yaml', { ip: '192.168.1.42' });
+    const after = pythonReprs();
+    expect(after['office.yaml']).toBe(before['office.yaml']);
+    expect(after['_preferences']).toBe(before['_preferences']);
+    // The touched entry: the new field, and its untouched 1.0 still a float.
+    expect(after['kitchen.yaml']).toBe(
+      "{'friendly_name': 'Küche 🍳', 'build_size_bytes': 123456789, 'ratio': 1.0, 'ip': '192.168.1.42'}",
+    );
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).toContain('"big": 18446744073709551617');
+    expect(text).toContain('"float_e5": 100000.0');
+    expect(text).toContain('"e16": 1e+16');
+  });
+
+  it('hand-written spellings (1e5, 1E5, 1.50) survive an update of another device as written', async () => {
+    writeRaw('{"a.yaml": {"n": 1e5, "m": 1E5, "k": 1.50, "big": 123456789012345678901234567890}}');
+    await store().updateDevice('b.yaml', { ip: '1' });
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      '{\n  "a.yaml": {\n    "n": 1e5,\n    "m": 1E5,\n    "k": 1.50,\n    "big": 123456789012345678901234567890\n  },\n  "b.yaml": {\n    "ip": "1"\n  }\n}\n',
+    );
+  });
+
+  it('writing a value equal to a differently spelled stored one (1 for 1.0) is no change: nothing rewritten', async () => {
+    writeRaw('{"a.yaml": {"build_size_dir_mtime": 1714900000.0, "o": {"x": 1.0}}}');
+    const original = fs.readFileSync(file, 'utf8');
+    await store().updateDevice('a.yaml', { build_size_dir_mtime: 1714900000, o: { x: 1 } });
+    expect(fs.readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('a really different value replaces a preserved one (2**64 + 1 is not 2**64)', async () => {
+    writeRaw('{"a.yaml": {"n": 18446744073709551617}}');
+    await store().updateDevice('a.yaml', { n: 2 ** 64 });
+    expect(fs.readFileSync(file, 'utf8')).toContain('"n": 18446744073709552000');
+  });
+
+  it('a device entry that is a preserved number reads as empty and is replaced by an object', async () => {
+    writeRaw('{"a.yaml": 1.0, "b.yaml": 18446744073709551617}');
+    const s = store();
+    let seen: unknown[] = [];
+    await s.update((data) => {
+      seen = [deviceEntry(data, 'a.yaml'), deviceEntry(data, 'b.yaml')];
+      return false;
+    });
+    expect(seen).toEqual([{}, {}]);
+    await s.updateDevice('a.yaml', { ip: '1' });
+    expect(fs.readFileSync(file, 'utf8')).toBe('{\n  "a.yaml": {\n    "ip": "1"\n  },\n  "b.yaml": 18446744073709551617\n}\n');
+  });
+
+  it('read() gives what JSON.parse gives (plain numbers) so readers see ordinary values', async () => {
+    writeRaw('{"a.yaml": {"n": 1.0, "big": 18446744073709551617}, "_p": [1e5]}');
+    const data = await store().read();
+    expect(data).toStrictEqual({ 'a.yaml': { n: 1, big: 18446744073709551617 }, _p: [100000] });
+    expect(await store().readGlobal('_p')).toStrictEqual([100000]);
+  });
+
+  it('updateGlobal keeps untouched preserved values inside the section it rewrites', async () => {
+    writeRaw('{"_preferences": {"ratio": 2.0, "theme": "dark"}}');
+    await store().updateGlobal('_preferences', (current) => ({ ...(current as object), theme: 'light' }));
+    expect(fs.readFileSync(file, 'utf8')).toBe('{\n  "_preferences": {\n    "ratio": 2.0,\n    "theme": "light"\n  }\n}\n');
+  });
+});
+
+describe('SidecarStore file modes', () => {
+  const modeOf = (target: string): number => fs.statSync(target).mode & 0o7777;
+  let savedUmask: number;
+
+  beforeEach(() => {
+    savedUmask = process.umask(0o022);
+  });
+
+  afterEach(() => {
+    process.umask(savedUmask);
+  });
+
+  it.each([
+    ['000', 0o000],
+    ['022', 0o022],
+    ['077', 0o077],
+  ])('a sidecar we create is 0600, like the Python tool’s mkstemp (umask %s)', async (_label, umask) => {
+    process.umask(umask);
+    await store().updateDevice('a.yaml', { ip: '1' });
+    expect(modeOf(file)).toBe(0o600);
+  });
+
+  it.each([
+    ['0600', 0o600],
+    ['0640', 0o640],
+    ['0644', 0o644],
+    ['0664', 0o664],
+    ['0400', 0o400],
+  ])('a rewrite keeps the file’s mode %s whatever the umask', async (_label, mode) => {
+    writeRaw({ 'a.yaml': { ip: '1' } });
+    fs.chmodSync(file, mode);
+    for (const umask of [0o077, 0o000]) {
+      process.umask(umask);
+      await store().updateDevice('a.yaml', { ip: `${umask}` });
+      expect(modeOf(file)).toBe(mode);
+    }
+  });
+
+  it('a Python-written sidecar (mkstemp + os.replace, 0600) stays 0600 after our rewrite', async () => {
+    runPython(
+      'import json,os,sys,tempfile\nfd,tmp=tempfile.mkstemp(dir=os.path.dirname(sys.argv[1]),prefix=".device-builder.json.",suffix=".tmp")\nos.write(fd,json.dumps({"a.yaml":{"ip":"1"}},indent=2).encode())\nos.close(fd)\nos.replace(tmp,sys.argv[1])',
+      [file],
+    );
+    expect(modeOf(file)).toBe(0o600);
+    await store().updateDevice('b.yaml', { ip: '2' });
+    expect(modeOf(file)).toBe(0o600);
+    expect(readRaw()).toEqual({ 'a.yaml': { ip: '1' }, 'b.yaml': { ip: '2' } });
+  });
+
+  it('the .corrupt-* copy gets the original’s mode, never wider', async () => {
+    for (const mode of [0o600, 0o640]) {
+      const sub = fs.mkdtempSync(path.join(dir, 'c-'));
+      const target = path.join(sub, SIDECAR_FILE);
+      fs.writeFileSync(target, '{"torn": ');
+      fs.chmodSync(target, mode);
+      process.umask(0o000);
+      await new SidecarStore(sub, { logger }).updateDevice('a.yaml', { ip: '1' });
+      const copy = fs.readdirSync(sub).find((name) => name.startsWith(`${SIDECAR_FILE}.corrupt-`));
+      expect(copy).toBeDefined();
+      expect(modeOf(path.join(sub, copy as string))).toBe(mode);
+      expect(fs.readFileSync(path.join(sub, copy as string), 'utf8')).toBe('{"torn": ');
+      expect(modeOf(target)).toBe(mode);
+    }
+  });
+
+  it.runIf(isRoot)('running as root, a rewrite keeps the file’s owner and group', async () => {
+    writeRaw({ 'a.yaml': { ip: '1' } });
+    fs.chownSync(file, 65534, 65533);
+    fs.chmodSync(file, 0o640);
+    await store().updateDevice('b.yaml', { ip: '2' });
+    const stats = fs.statSync(file);
+    expect([stats.uid, stats.gid, stats.mode & 0o7777]).toEqual([65534, 65533, 0o640]);
+    // The corrupt copy too: a user's file is not copied into one only root can read.
+    fs.writeFileSync(file, '{"torn": ');
+    await store().updateDevice('c.yaml', { ip: '3' });
+    const copy = listDir().find((name) => name.startsWith(`${SIDECAR_FILE}.corrupt-`));
+    const copyStats = fs.statSync(path.join(dir, copy as string));
+    expect([copyStats.uid, copyStats.gid, copyStats.mode & 0o777]).toEqual([65534, 65533, 0o640]);
   });
 });
