@@ -773,7 +773,7 @@ with open(sys.argv[1], "w") as f:
   it('read() gives what JSON.parse gives (plain numbers) so readers see ordinary values', async () => {
     writeRaw('{"a.yaml": {"n": 1.0, "big": 18446744073709551617}, "_p": [1e5]}');
     const data = await store().read();
-    expect(data).toStrictEqual({ 'a.yaml': { n: 1, big: 18446744073709551617 }, _p: [100000] });
+    expect(data).toStrictEqual({ 'a.yaml': { n: 1, big: Number('18446744073709551617') }, _p: [100000] });
     expect(await store().readGlobal('_p')).toStrictEqual([100000]);
   });
 
