@@ -37,10 +37,11 @@ function writeYaml(name: string, content: string): string {
   return file;
 }
 
+/** Writes StorageJSON as ESPHome does: with `storage_version` (1) unless the content says otherwise. */
 function writeStorage(configuration: string, content: Record<string, unknown>): void {
   const file = storageJsonPath(dataDir, configuration);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(content));
+  fs.writeFileSync(file, JSON.stringify({ storage_version: 1, ...content }));
 }
 
 function scanner(): ConfigScanner {
@@ -54,14 +55,27 @@ function byConfiguration(devices: Device[]): Map<string, Device> {
 const FIXED_MTIME = new Date('2024-05-05T10:00:00Z');
 
 describe('isDeviceFileName', () => {
-  it.each(['kitchen.yaml', 'office.yml', 'UPPER.YAML', 'dots.in.name.yaml', 'secrets2.yaml', 'my secrets.yaml'])(
+  it.each(['kitchen.yaml', 'office.yml', 'UPPER.yaml', 'dots.in.name.yaml', 'secrets2.yaml', 'my secrets.yaml', 'Secrets.yaml'])(
     'counts %s as a device',
     (name) => {
       expect(isDeviceFileName(name)).toBe(true);
     },
   );
 
-  it.each(['secrets.yaml', 'secrets.yml', '.hidden.yaml', '.device-builder.json', 'notes.txt', 'kitchen.yaml.bak', 'yaml', 'kitchen.json'])(
+  it.each([
+    'secrets.yaml',
+    'secrets.yml',
+    '.hidden.yaml',
+    '.device-builder.json',
+    'notes.txt',
+    'kitchen.yaml.bak',
+    'yaml',
+    'kitchen.json',
+    // ESPHome compares the extension case-sensitively.
+    'Kitchen.YAML',
+    'office.YML',
+    'mixed.Yaml',
+  ])(
     'does not count %s as a device',
     (name) => {
       expect(isDeviceFileName(name)).toBe(false);
@@ -280,7 +294,7 @@ wifi:
     fs.mkdirSync(path.join(elsewhere, 'storage'), { recursive: true });
     fs.writeFileSync(
       storageJsonPath(elsewhere, 'k.yaml'),
-      JSON.stringify({ build_path: path.join(elsewhere, 'build', 'k'), esphome_version: '2025.1.0' }),
+      JSON.stringify({ storage_version: 1, build_path: path.join(elsewhere, 'build', 'k'), esphome_version: '2025.1.0' }),
     );
     const [device] = await new ConfigScanner(configDir, elsewhere).scan({});
     expect(device).toMatchObject({ build_path: path.join(elsewhere, 'build', 'k'), deployed_version: '2025.1.0' });

@@ -192,10 +192,11 @@ other: !foo
     ).toBe('k');
   });
 
-  it('reads a tagged esphome field as null rather than as the tag text', () => {
-    const device = parseOk('esphome:\n  name: k\n  friendly_name: !secret fname\n');
-    expect(device.name).toBe('k');
-    expect(device.friendlyName).toBeNull();
+  it('reads a tagged esphome field as unresolved rather than as the tag text', () => {
+    const result = parseDeviceYaml('esphome:\n  name: k\n  friendly_name: !secret fname\n');
+    expect(result.device.name).toBe('k');
+    expect(result.device.friendlyName).toBeNull();
+    expect(result.unresolved).toEqual(['friendlyName']);
   });
 
   it('reads a network block replaced by !include as having no use_address', () => {
@@ -288,32 +289,54 @@ esphome:
     const started = Date.now();
     const result = parseDeviceYaml('substitutions:\n  a: ${b}\n  b: ${a}\nesphome:\n  name: ${a}\n');
     expect(result.error).toBeNull();
-    expect(typeof result.device.name).toBe('string');
+    // A cycle never settles: the name is unknown, not "${a}".
+    expect(result.device.name).toBeNull();
+    expect(result.unresolved).toEqual(['name']);
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
-  it('leaves unknown variables as written, both forms', () => {
-    expect(
-      parseOk(`substitutions:
+  it('reports a field with an undefined variable (either form) as unresolved, never as "${...}" text', () => {
+    const result = parseDeviceYaml(`substitutions:
   known: yes_known
 esphome:
   name: \${missing}
   friendly_name: $missing and \${known}
   comment: costs $5
-`),
-    ).toMatchObject({ name: '${missing}', friendlyName: '$missing and yes_known', comment: 'costs $5' });
+`);
+    expect(result.error).toBeNull();
+    // `$5` cannot be a variable (a key may not start with a digit): plain text.
+    expect(result.device).toMatchObject({ name: null, friendlyName: null, comment: 'costs $5' });
+    expect(result.unresolved).toEqual(['name', 'friendlyName']);
   });
 
-  it('leaves ${var} as written when there is no substitutions block', () => {
-    expect(parseOk('esphome:\n  name: ${devicename}\n').name).toBe('${devicename}');
+  it('reports ${var} without a substitutions block as unresolved', () => {
+    const result = parseDeviceYaml('esphome:\n  name: ${devicename}\n');
+    expect(result.device.name).toBeNull();
+    expect(result.unresolved).toEqual(['name']);
+  });
+
+  it('reports a Jinja-style ${ expression } as unresolved', () => {
+    const result = parseDeviceYaml('substitutions:\n  n: 2\nesphome:\n  name: node-${ n * 2 }\n');
+    expect(result.device.name).toBeNull();
+    expect(result.unresolved).toEqual(['name']);
+  });
+
+  it('follows ESPHome in dropping a leading $ from a substitution key', () => {
+    expect(parseOk('substitutions:\n  $room: hall\nesphome:\n  name: ${room}-light\n').name).toBe('hall-light');
+  });
+
+  it('has no unresolved list when everything resolved', () => {
+    expect(parseDeviceYaml('substitutions:\n  a: x\nesphome:\n  name: ${a}\n').unresolved).toBeUndefined();
   });
 
   it('stringifies numeric substitution values', () => {
     expect(parseOk('substitutions:\n  num: 42\nesphome:\n  name: node-${num}\n').name).toBe('node-42');
   });
 
-  it('ignores a substitution whose value is a !secret tag', () => {
-    expect(parseOk('substitutions:\n  pw: !secret pw\nesphome:\n  name: k-${pw}\n').name).toBe('k-${pw}');
+  it('reports a name built from a !secret substitution as unresolved', () => {
+    const result = parseDeviceYaml('substitutions:\n  pw: !secret pw\nesphome:\n  name: k-${pw}\n');
+    expect(result.device.name).toBeNull();
+    expect(result.unresolved).toEqual(['name']);
   });
 });
 

@@ -4,24 +4,30 @@
  * parsed still lists (named after its stem, with the error attached), so one
  * broken YAML never hides the rest of the fleet.
  *
- * Parsed YAML is cached by (mtime, size): a rescan of an unchanged folder
- * costs one stat per file, which keeps the server's 5 s rescan and a
- * 1,000-device catalog cheap.
+ * Parsed YAML is cached by the (path, mtime, size) of every file its
+ * resolution read (the YAML itself, then any `!include` or local package
+ * file): a rescan of an unchanged folder costs one stat per file read, which
+ * keeps the server's 5 s rescan and a 1,000-device catalog cheap, and an
+ * edit to a shared include is seen by every device that reads it.
  */
-import { promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { BuildSizeBreakdown, Device } from '../shared/device.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { deviceEntry, type DeviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
 import { readStorageJson, type StorageJson } from '../storage/storage-json.js';
-import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, parseDeviceYaml, type ParsedDeviceYaml } from './device-yaml.js';
+import { loadDeviceYaml, stampsCurrent, type FileStamp, type ParsedDeviceYaml } from './device-yaml.js';
 
-const YAML_EXTENSIONS = new Set(['.yaml', '.yml']);
 const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
 
-/** Whether a top-level file name is a device config. */
+/**
+ * Whether a top-level file name is a device config, as ESPHome's
+ * `list_yaml_files` decides: ends in `.yaml` or `.yml` (case-sensitive, so
+ * `Kitchen.YAML` is not a device), not `secrets.yaml`/`secrets.yml`, not a
+ * dotfile.
+ */
 export function isDeviceFileName(name: string): boolean {
-  return !name.startsWith('.') && !NOT_DEVICES.has(name) && YAML_EXTENSIONS.has(path.extname(name).toLowerCase());
+  return !name.startsWith('.') && !NOT_DEVICES.has(name) && (name.endsWith('.yaml') || name.endsWith('.yml'));
 }
 
 /**
@@ -49,7 +55,14 @@ function stringField(entry: DeviceEntry, key: string): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
-/** Combines the three sources of truth for one device. Pure. */
+/**
+ * Combines the three sources of truth for one device. Pure.
+ *
+ * A field the YAML sets in a way we cannot resolve offline (a remote
+ * package, `!secret`, a missing include, an undefined substitution) is
+ * taken from StorageJSON first, which holds what ESPHome resolved at the
+ * last compile; never from the literal `${...}` text.
+ */
 export function assembleDevice(
   configDir: string,
   configuration: string,
@@ -58,13 +71,22 @@ export function assembleDevice(
   entry: DeviceEntry,
 ): Device {
   const yaml = parsed.device;
+  const unresolved = new Set(parsed.unresolved ?? []);
   const name = yaml.name ?? storage?.name ?? stem(configuration);
+  const sidecarFriendly = stringField(entry, 'friendly_name');
+  const friendlyName = unresolved.has('friendlyName')
+    ? (storage?.friendlyName ?? sidecarFriendly ?? name)
+    : (yaml.friendlyName ?? sidecarFriendly ?? storage?.friendlyName ?? name);
+  const sidecarComment = stringField(entry, 'comment');
+  const comment = unresolved.has('comment')
+    ? (storage?.comment ?? sidecarComment ?? null)
+    : (yaml.comment ?? sidecarComment ?? storage?.comment ?? null);
   const buildPath = storage?.buildPath ? path.resolve(configDir, storage.buildPath) : null;
   return {
     name,
-    friendly_name: yaml.friendlyName ?? stringField(entry, 'friendly_name') ?? storage?.friendlyName ?? name,
+    friendly_name: friendlyName,
     configuration,
-    comment: yaml.comment ?? stringField(entry, 'comment') ?? storage?.comment ?? null,
+    comment,
     area: yaml.area ?? storage?.area ?? null,
     target_platform: storage?.corePlatform ?? yaml.platform,
     address: storage?.address ?? yaml.useAddress ?? `${name}.local`,
@@ -89,8 +111,8 @@ export function readBreakdown(value: unknown): BuildSizeBreakdown | null {
 }
 
 interface CachedParse {
-  mtimeMs: number;
-  size: number;
+  /** Every file the resolution read, the YAML first, with its mtime and size then. */
+  files: FileStamp[];
   parsed: ParsedDeviceYaml;
 }
 
@@ -133,28 +155,15 @@ export class ConfigScanner {
   }
 
   private async parse(configuration: string): Promise<ParsedDeviceYaml | null> {
-    const file = path.join(this.configDir, configuration);
-    let stats: Stats;
-    try {
-      stats = await fsp.stat(file);
-    } catch {
+    const cached = this.parseCache.get(configuration);
+    if (cached && (await stampsCurrent(cached.files))) return cached.parsed;
+    const loaded = await loadDeviceYaml(this.configDir, configuration);
+    if (loaded === null) {
       this.parseCache.delete(configuration);
       return null;
     }
-    const cached = this.parseCache.get(configuration);
-    if (cached && cached.mtimeMs === stats.mtimeMs && cached.size === stats.size) return cached.parsed;
-    let parsed: ParsedDeviceYaml;
-    if (stats.size > MAX_YAML_BYTES) {
-      // Checked before reading so a stray 10 GB file costs a stat, not memory.
-      parsed = { device: { ...EMPTY_DEVICE_YAML }, error: `file is too large to be an ESPHome config (${stats.size} bytes)` };
-    } else {
-      try {
-        parsed = parseDeviceYaml(await fsp.readFile(file, 'utf8'));
-      } catch (err) {
-        parsed = { device: { ...EMPTY_DEVICE_YAML }, error: `cannot read file: ${(err as Error).message}` };
-      }
-    }
-    this.parseCache.set(configuration, { mtimeMs: stats.mtimeMs, size: stats.size, parsed });
+    const { files, ...parsed } = loaded;
+    this.parseCache.set(configuration, { files, parsed });
     return parsed;
   }
 }
