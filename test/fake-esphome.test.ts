@@ -464,6 +464,23 @@ describe('fake esphome CLI', () => {
     expect(existsSync(join(absBase, 'absy/build_info.json'))).toBe(true);
   });
 
+  it('takes the name from a local package, as ESPHome does, and writes storage_version 1', async () => {
+    mkdirSync(join(tmp, 'common'), { recursive: true });
+    writeFileSync(join(tmp, 'common/base.yaml'), 'substitutions:\n  room: attic\nesphome:\n  name: ${room}-fan\n  friendly_name: Attic Fan\n');
+    const yaml = writeYaml('fan.yaml', 'packages:\n  base: !include common/base.yaml\nesp8266:\n  board: d1_mini\n');
+    expect((await run(['compile', yaml])).code).toBe(0);
+    const storage = JSON.parse(readFileSync(join(tmp, '.esphome/storage/fan.yaml.json'), 'utf8'));
+    expect(storage).toMatchObject({ storage_version: 1, name: 'attic-fan', friendly_name: 'Attic Fan', build_path: join(tmp, '.esphome/build/attic-fan') });
+    expect(existsSync(join(tmp, '.esphome/build/attic-fan/build_info.json'))).toBe(true);
+  });
+
+  it('refuses a name it cannot resolve (an undefined substitution) like a missing one', async () => {
+    const yaml = writeYaml('odd.yaml', 'esphome:\n  name: ${nope}\n');
+    const result = await run(['compile', yaml]);
+    expect(result.code).toBe(2);
+    expect(existsSync(join(tmp, '.esphome/storage/odd.yaml.json'))).toBe(false);
+  });
+
   it('names LibreTiny firmware .uf2 in the tree and in StorageJSON', async () => {
     const yaml = writeYaml('plug.yaml', 'esphome:\n  name: plug\nbk72xx:\n  board: cb2s\n');
     expect((await run(['compile', yaml])).code).toBe(0);

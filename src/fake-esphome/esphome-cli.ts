@@ -30,7 +30,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseDeviceYaml, type DeviceYaml } from '../config/device-yaml.js';
+import { loadDeviceYamlSync, type DeviceYaml } from '../config/device-yaml.js';
 import { firmwareFileName, localTimeString, writeBuildInfo, writeBuildTree, type BuildTreeResult } from './build-tree.js';
 
 export const FAKE_ESPHOME_VERSION = '2026.11.0';
@@ -248,7 +248,10 @@ class FakeEsphome {
       throw new FakeEsphomeExit(2, `ERROR Error reading file ${yamlPath}: No such file or directory`);
     }
     const yamlText = yamlBytes.toString('utf8');
-    const parsed = parseDeviceYaml(yamlText);
+    // Packages, includes and substitutions resolve as ESPHome resolves them,
+    // so StorageJSON and the build folder carry the name ESPHome would give.
+    const parsed = loadDeviceYamlSync(yamlPath);
+    if (parsed === null) throw new FakeEsphomeExit(2, `ERROR Error reading file ${yamlPath}: No such file or directory`);
     if (parsed.error !== null) throw new FakeEsphomeExit(2, `ERROR Error while reading config: ${parsed.error}`);
     const name = parsed.device.name;
     if (!name) throw new FakeEsphomeExit(2, `ERROR Failed config\n\nesphome: [source ${yamlPath}]\n  'name' is a required option.`);
