@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JsonObjectStore } from '../src/sidecar/json-object-store.js';
+import { deviceEntry as deviceEntryOf, JsonObjectStore } from '../src/sidecar/json-object-store.js';
 import { createLogger } from '../src/util/log.js';
 import { captureLog } from './helpers/capture-log.js';
 import { runPython } from './helpers/python.js';
@@ -78,6 +78,19 @@ describe.each([
     await make(capture.logger).read();
     expect(capture.lines().some((line) => String(line['msg']).includes('per-instance store is not a JSON object'))).toBe(true);
     await expect(make().updateGlobal('a.yaml', () => 1)).rejects.toThrow(/not a global per-instance store key/);
+  });
+
+  it('a file JSON.parse reads is never "corrupt": nesting too deep to rewrite fails the update and keeps the file', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const original = `{"a.yaml": {"ip": "1"}, "_deep": ${deep}}`;
+    fs.writeFileSync(file, original);
+    const s = make();
+    expect(await s.readGlobal('_deep')).toBeDefined();
+    expect(deviceEntryOf(await s.read(), 'a.yaml')).toEqual({ ip: '1' });
+    // Neither writer can serialize it this deep; what matters is that it is not replaced as corrupt.
+    await expect(s.updateDevice('b.yaml', { ip: '2' })).rejects.toThrow(RangeError);
+    expect(fs.readdirSync(dir).filter((name) => name.includes('.corrupt-') || name.includes('.tmp-'))).toEqual([]);
+    expect(fs.readFileSync(file, 'utf8')).toBe(original);
   });
 
   it('cleanStaleTemps removes its own dead temps, not the sidecar’s', async () => {

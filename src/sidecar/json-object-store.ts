@@ -33,8 +33,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ownerToKeep, removeStaleTemps, syncDir, writeFileAtomic, writeNewFileExact } from '../util/atomic-file.js';
-import { withFileLock, type FileLockOptions, type HeldLock } from '../util/file-lock.js';
-import { isNumberText, jsonEqual, parsePreserving, stringifyPreserving, toPlainJson } from '../util/json-preserving.js';
+import { lockPathOf, withFileLock, type FileLockOptions, type HeldLock } from '../util/file-lock.js';
+import { isNumberText, jsonEqual, parsePreserving, stringifyPreserving } from '../util/json-preserving.js';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -99,6 +99,27 @@ export interface UpdateOptions {
   beforeMutate?: (data: JsonObject) => Promise<void>;
 }
 
+/**
+ * The file's object, or null when it is not JSON or not an object. Whether
+ * the text counts as valid is always `JSON.parse`'s verdict, so a read and
+ * an update never disagree about it: when only the preserving parser gives
+ * up (nesting deeper than its recursion allows), the plain parse is used.
+ */
+function parseObject(text: string, preserving: boolean): JsonObject | null {
+  let parsed: unknown;
+  try {
+    parsed = preserving ? parsePreserving(text) : JSON.parse(text);
+  } catch {
+    if (!preserving) return null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return null;
+    }
+  }
+  return isJsonObject(parsed) ? parsed : null;
+}
+
 interface LoadedFile {
   /** The preserving parse: numbers JS cannot reproduce are kept as their text. */
   data: JsonObject;
@@ -127,7 +148,9 @@ export class JsonObjectStore {
    * missing, unreadable or not an object. Never throws.
    */
   async read(): Promise<JsonObject> {
-    return toPlainJson((await this.load()).data) as JsonObject;
+    // JSON.parse directly: several times faster than the preserving parse,
+    // and it gives exactly what toPlainJson of that parse would.
+    return (await this.load(false)).data;
   }
 
   /**
@@ -135,7 +158,7 @@ export class JsonObjectStore {
    * util/json-preserving.ts): for copying values into another file exactly.
    */
   async readPreserving(): Promise<JsonObject> {
-    return (await this.load()).data;
+    return (await this.load(true)).data;
   }
 
   /** The global section `key` (e.g. `_preferences`), or undefined. */
@@ -240,13 +263,14 @@ export class JsonObjectStore {
    * temp (ours or another process's) is never pulled from under it.
    */
   async cleanStaleTemps(): Promise<number> {
-    const removed = await removeStaleTemps(this.path);
+    // Also temps of the owner-naming lock file our earlier versions wrote (`<file>.lock.tmp-<pid>-*`).
+    const removed = (await removeStaleTemps(this.path)) + (await removeStaleTemps(lockPathOf(this.path)));
     if (removed > 0) this.log.info({ removed, path: this.path }, `removed stale ${this.label} temp files`);
     return removed;
   }
 
   private async transaction(mutate: (data: JsonObject) => boolean, lock: HeldLock | null, options: UpdateOptions): Promise<void> {
-    const { data, corrupt, unreadable } = await this.load();
+    const { data, corrupt, unreadable } = await this.load(true);
     // Writing over a file we could not read would replace every other
     // device's entry with nothing: refuse instead.
     if (unreadable) throw unreadable;
@@ -258,7 +282,8 @@ export class JsonObjectStore {
     });
   }
 
-  private async load(): Promise<LoadedFile> {
+  /** Reads the file; `preserving` keeps numbers JS cannot reproduce as their text. */
+  private async load(preserving: boolean): Promise<LoadedFile> {
     let raw: Buffer;
     try {
       raw = await fsp.readFile(this.path);
@@ -269,12 +294,8 @@ export class JsonObjectStore {
       }
       return { data: {}, corrupt: null, unreadable: null };
     }
-    try {
-      const parsed = parsePreserving(raw.toString('utf8'));
-      if (isJsonObject(parsed)) return { data: parsed, corrupt: null, unreadable: null };
-    } catch {
-      // Falls through to the corrupt path below.
-    }
+    const parsed = parseObject(raw.toString('utf8'), preserving);
+    if (parsed) return { data: parsed, corrupt: null, unreadable: null };
     if (raw.length === 0) return { data: {}, corrupt: null, unreadable: null };
     this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`);
     return { data: {}, corrupt: raw, unreadable: null };
