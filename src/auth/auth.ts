@@ -14,6 +14,14 @@
  * - 10 failed `login`/`resume` attempts from one address within 5 minutes
  *   lock that address out for 5 minutes (see {@link FailureLimiter}). The
  *   lock is checked before the credential is looked at.
+ * - On top of that, failed password logins from all addresses together are
+ *   limited (30 in 5 minutes close password login for everyone for 30 s,
+ *   doubling to 15 minutes; see {@link GlobalLoginLimiter}), so rotating
+ *   source addresses does not buy more guesses. Token resumes are exempt.
+ * - A session that ends (logout, eviction at the session cap, expiry found
+ *   on the way) is reported to {@link AuthManager.watchSession} watchers, so
+ *   every socket that logged in with that token loses it at once, not just
+ *   the one that logged out.
  * - Without a password (`requiresAuth` false) nothing is protected:
  *   `validate` accepts anything, `login` hands out a token for any string
  *   (harmless, it guards nothing), and no failures are counted.
@@ -21,6 +29,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../util/log.js';
+import { GLOBAL_LOGIN_DEFAULTS, GlobalLoginLimiter, type GlobalLoginLimiterOptions } from './login-limits.js';
 import { FailureLimiter, normalizeAddress } from './rate-limit.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
@@ -60,6 +69,8 @@ export interface AuthOptions {
   maxTrackedAddresses?: number;
   /** Live sessions kept before the least recently used is dropped; default 1,000. */
   maxSessions?: number;
+  /** The server-wide failed-login limit; defaults in {@link GLOBAL_LOGIN_DEFAULTS}. */
+  globalLimits?: Partial<Omit<GlobalLoginLimiterOptions, 'now'>>;
 }
 
 export interface SessionGrant {
@@ -91,6 +102,9 @@ export class AuthManager {
   private readonly passwordDigest: Buffer | null;
   private readonly store: SessionStore;
   private readonly limiter: FailureLimiter;
+  private readonly globalLimiter: GlobalLoginLimiter;
+  /** Callbacks per session hash, fired once when that session ends. */
+  private readonly watchers = new Map<string, Set<() => void>>();
   private readonly now: () => number;
   private readonly ttlMs: number;
   private readonly maxSessions: number;
@@ -113,6 +127,7 @@ export class AuthManager {
       maxAddresses: options.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED_ADDRESSES,
       now: this.now,
     });
+    this.globalLimiter = new GlobalLoginLimiter({ ...GLOBAL_LOGIN_DEFAULTS, ...options.globalLimits, now: this.now });
   }
 
   /** Whether a password is set, i.e. sockets must log in first. */
@@ -128,7 +143,8 @@ export class AuthManager {
   /**
    * Checks `password` and starts a session.
    * @throws AuthError `invalid_args` (not a string), `rate_limited` (address
-   *   locked out; checked first), `not_authenticated` (wrong password).
+   *   locked out, or password login closed server-wide; both checked before
+   *   the password), `not_authenticated` (wrong password).
    *   Rejects with the file-system error when the session cannot be written.
    */
   async login(password: unknown, address: string): Promise<SessionGrant> {
@@ -137,8 +153,16 @@ export class AuthManager {
       // Lock check, comparison and failure accounting run without an await
       // in between, so parallel attempts cannot slip past the limit.
       this.refuseIfLocked(address);
+      const globalMs = this.globalLimiter.lockedFor();
+      if (globalMs > 0) {
+        throw new AuthError('rate_limited', 'too many failed logins on this server; try again later', Math.ceil(globalMs / 1000));
+      }
       if (!timingSafeEqual(sha256(password), this.passwordDigest)) {
         this.recordFailure(address, 'login');
+        const lockout = this.globalLimiter.recordFailure();
+        if (lockout > 0) {
+          this.log.warn({ lockout_s: Math.ceil(lockout / 1000) }, 'too many failed logins from all addresses; password login closed for everyone');
+        }
         throw new AuthError('not_authenticated', 'invalid password');
       }
       this.limiter.recordSuccess(address);
@@ -208,8 +232,31 @@ export class AuthManager {
     const sessions = await this.sessions();
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return;
     if (!sessions.delete(tokenHash(token))) return;
+    this.notifyEnded(sessions);
     await this.store.save();
     this.log.info({ sessions: sessions.size }, 'logout');
+  }
+
+  /**
+   * Calls `onEnded` once when the session of `token` ends (logout from any
+   * socket, eviction, expiry noticed on the way); returns an unsubscribe.
+   * A socket watches the token it logged in with so that a logout elsewhere
+   * also ends its streams at once.
+   */
+  watchSession(token: string, onEnded: () => void): () => void {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return () => undefined;
+    const hash = tokenHash(token);
+    let set = this.watchers.get(hash);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(hash, set);
+    }
+    set.add(onEnded);
+    return () => {
+      const current = this.watchers.get(hash);
+      current?.delete(onEnded);
+      if (current?.size === 0) this.watchers.delete(hash);
+    };
   }
 
   /** Resolves once every sessions-file write queued so far has finished. */
@@ -255,6 +302,7 @@ export class AuthManager {
     if (!record) return { hash: null, expired: false };
     if (record.expires_at <= this.nowSeconds()) {
       sessions.delete(hash);
+      this.notifyEnded(sessions);
       return { hash: null, expired: true };
     }
     return { hash, expired: false };
@@ -287,6 +335,7 @@ export class AuthManager {
       if (oldest === null) break;
       sessions.delete(oldest);
     }
+    this.notifyEnded(sessions);
   }
 
   /** Writes sessions, logging rather than failing: used where memory already holds the truth. */
@@ -295,6 +344,21 @@ export class AuthManager {
       await this.store.save();
     } catch (err) {
       this.log.error({ err, path: this.store.path }, 'could not write the sessions file');
+    }
+  }
+
+  /** Fires (once) the watchers of every watched session no longer in `sessions`. */
+  private notifyEnded(sessions: Map<string, SessionRecord>): void {
+    for (const [hash, callbacks] of [...this.watchers]) {
+      if (sessions.has(hash)) continue;
+      this.watchers.delete(hash);
+      for (const callback of callbacks) {
+        try {
+          callback();
+        } catch (err) {
+          this.log.error({ err }, 'session watcher failed');
+        }
+      }
     }
   }
 
