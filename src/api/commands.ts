@@ -10,6 +10,7 @@ import type { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import type { DeviceCatalog } from '../catalog/device-catalog.js';
 import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scanner.js';
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
+import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
@@ -59,7 +60,8 @@ const configurationArg = z
 const configurationOnly = z.strictObject({ configuration: configurationArg });
 const configurationList = z.strictObject({ configurations: z.array(configurationArg).min(1).max(MAX_BULK) });
 const noArgs = z.strictObject({});
-const portArg = z.string().min(1).max(255).refine((port) => !port.includes('\0'), 'must not contain NUL');
+/** `--device` value for esphome: never something it would read as an option (see device-port.ts). */
+const portArg = z.string().min(1).max(255).refine(isValidDevicePort, DEVICE_PORT_RULE);
 const jobIdArg = z.strictObject({ job_id: z.string().min(1).max(100) });
 
 function define<S extends z.ZodType>(args: S, handler: CommandSpec<S>['handler']): CommandSpec {

@@ -9,6 +9,14 @@
  * `maxPayload` (1 MiB, set in server.ts) and text frames that are not UTF-8
  * never reach this module: ws closes that one socket (1009, 1007).
  *
+ * Authentication (password set): the first frame carries only
+ * {@link PreAuthServerInfo}; the full server info comes with the login
+ * result. Every command re-checks the socket's session, and the socket
+ * watches its token: a logout from any socket, or the session's expiry or
+ * eviction, ends this socket's streams and answers its next command
+ * `not_authenticated` (an unsolicited `not_authenticated` frame with a null
+ * `message_id` says so at once).
+ *
  * A client that stops reading is not buffered forever: once its socket holds
  * more than {@link MAX_BUFFERED_BYTES} or {@link MAX_PENDING_FRAMES} unsent
  * frames it is disconnected (close code 1008), so one stalled browser tab
@@ -18,7 +26,7 @@ import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { AuthManager } from '../auth/auth.js';
 import { AuthError } from '../auth/auth.js';
-import type { ErrorCode, MessageId, ResponseFrame, ServerInfo } from '../shared/protocol.js';
+import type { ErrorCode, LoginResult, MessageId, PreAuthServerInfo, ResponseFrame, ServerGreeting, ServerInfo } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
 import { COMMANDS, STREAMING_COMMANDS, type ApiServices, type StreamSink } from './commands.js';
@@ -62,12 +70,14 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
   const log = deps.logger.child({ client: remoteAddress });
   /** Open streams' cleanups by the message_id that opened them. */
   const streams = new Map<MessageId, (() => void)[]>();
-  let authenticated = !deps.auth.requiresAuth;
+  const requiresAuth = deps.auth.requiresAuth;
+  let authenticated = !requiresAuth;
   let token: string | null = null;
+  let unwatch: (() => void) | null = null;
   let pending = 0;
   let closed = false;
 
-  const send = (frame: ResponseFrame | ServerInfo): void => {
+  const send = (frame: ResponseFrame | ServerGreeting): void => {
     if (closed || socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES || pending > MAX_PENDING_FRAMES) {
       log.warn({ pending, buffered: socket.bufferedAmount }, 'client fell too far behind; disconnecting it');
@@ -100,9 +110,24 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
     return true;
   };
 
+  const endAllStreams = (): void => {
+    for (const id of [...streams.keys()]) endStream(id);
+  };
+
+  /** Drops this socket's session: no streams, no commands until it logs in again. */
+  const signOut = (): void => {
+    unwatch?.();
+    unwatch = null;
+    token = null;
+    authenticated = !requiresAuth;
+    if (requiresAuth) endAllStreams();
+  };
+
   socket.on('close', () => {
     closed = true;
-    for (const id of [...streams.keys()]) endStream(id);
+    unwatch?.();
+    unwatch = null;
+    endAllStreams();
   });
   socket.on('error', (err) => log.debug({ err }, 'socket error'));
 
@@ -128,16 +153,34 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
       const { command, message_id: messageId, args = {} } = frame.data;
       try {
         if (command === 'auth/login') {
-          const result = await login(args);
+          const grant = await login(args);
+          if (closed) return;
+          unwatch?.();
           authenticated = true;
-          token = result.token;
+          token = grant.token;
+          if (requiresAuth) {
+            const watched = grant.token;
+            unwatch = deps.auth.watchSession(watched, () => {
+              if (token !== watched) return;
+              unwatch = null;
+              signOut();
+              sendError(null, 'not_authenticated', 'the session ended (logged out elsewhere or expired); log in again');
+            });
+          }
+          const result: LoginResult = { ...grant, server_info: deps.serverInfo() };
           return send({ message_id: messageId, result });
         }
         if (!authenticated) throw new ApiError('not_authenticated', 'log in first with auth/login');
+        if (requiresAuth && !(await deps.auth.validate(token))) {
+          // Expired or revoked since this socket logged in.
+          signOut();
+          throw new ApiError('not_authenticated', 'the session ended (logged out elsewhere or expired); log in again');
+        }
         if (command === 'auth/logout') {
-          if (token) await deps.auth.logout(token);
-          token = null;
-          authenticated = !deps.auth.requiresAuth;
+          const ending = token;
+          // Unwatch first: this socket learns of its own logout from the reply.
+          signOut();
+          if (ending) await deps.auth.logout(ending);
           return send({ message_id: messageId, result: { logged_out: true } });
         }
         if (command === 'unsubscribe') {
@@ -185,7 +228,12 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
       : deps.auth.resume(checked.data.token, remoteAddress);
   }
 
-  send(deps.serverInfo());
+  send(requiresAuth ? preAuthServerInfo(deps.serverInfo()) : deps.serverInfo());
+}
+
+/** What a password-protected server tells a socket before it logs in. */
+export function preAuthServerInfo(info: ServerInfo): PreAuthServerInfo {
+  return { server_version: info.server_version, requires_auth: true };
 }
 
 function messageIdOf(value: unknown): MessageId | null {

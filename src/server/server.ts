@@ -19,7 +19,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { handleConnection } from '../api/ws-api.js';
 import type { ApiServices } from '../api/commands.js';
-import { AuthManager } from '../auth/auth.js';
+import { AuthManager, type AuthOptions } from '../auth/auth.js';
 import { WalkPool } from '../build-size/walk-pool.js';
 import { DeviceCatalog } from '../catalog/device-catalog.js';
 import { DeviceFiles } from '../devices/device-files.js';
@@ -28,6 +28,7 @@ import { DeviceBuilderMetrics } from '../metrics/metrics.js';
 import { ORPHAN_SOURCE, OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import { HostPolicy, originAllowed } from './host-check.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
 import { DeviceMetadata } from '../metadata/device-metadata.js';
@@ -48,6 +49,14 @@ export interface ServerOptions {
   password: string | null;
   /** Origins (scheme://host:port) allowed to open the socket besides the page's own. */
   trustedOrigins?: string[];
+  /**
+   * `Host` headers answered besides loopback, the listen address and the
+   * machine's name (`host` or `host:port`; see host-check.ts). Everything
+   * else gets 403 before any handler runs (DNS rebinding).
+   */
+  allowedHosts?: string[];
+  /** The server-wide failed-login limit (tests shorten the backoff); see login-limits.ts. */
+  loginLimits?: AuthOptions['globalLimits'];
   logger: Logger;
   demo?: boolean;
   /** Base environment for child processes (PATH lookup of esphome included). */
@@ -70,16 +79,7 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-/** A browser's Origin must match the Host it connects to, or be trusted. */
-export function originAllowed(origin: string | undefined, host: string | undefined, trusted: readonly string[]): boolean {
-  if (origin === undefined) return true; // not a browser: no cross-site risk
-  if (trusted.includes(origin)) return true;
-  try {
-    return host !== undefined && new URL(origin).host === host;
-  } catch {
-    return false;
-  }
-}
+export { originAllowed } from './host-check.js';
 
 const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, 'web', 'dist');
 
@@ -144,6 +144,7 @@ export class DeviceBuilderServer {
       // Per instance, like the Python tool's store: the config folder may be shared (the add-on).
       sessionsFile: path.join(this.dataDir, SESSIONS_FILE),
       logger,
+      globalLimits: options.loginLimits,
     });
     this.app = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
@@ -232,6 +233,9 @@ export class DeviceBuilderServer {
     const { app } = this;
     const trusted = this.options.trustedOrigins ?? [];
     await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+    // After the websocket plugin's own onRequest hook (it only marks upgrades,
+    // so that a refused upgrade's socket is destroyed), before every route.
+    this.guardHost(app);
 
     const services: ApiServices = {
       configDir: this.options.configDir,
@@ -272,7 +276,8 @@ export class DeviceBuilderServer {
       return reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
     });
 
-    app.get('/healthz', async () => ({ ok: true, devices: this.catalog.size }));
+    // Liveness only: without a token it must not tell anything about the fleet.
+    app.get('/healthz', async () => ({ ok: true }));
 
     const webRoot = this.options.webRoot === undefined ? DEFAULT_WEB_ROOT : this.options.webRoot;
     if (webRoot && existsSync(path.join(webRoot, 'index.html'))) {
@@ -284,6 +289,33 @@ export class DeviceBuilderServer {
           .send('<!doctype html><title>device-builder-ts</title><p>The web page is not built. Run <code>npm run build</code>.</p>'),
       );
     }
+  }
+
+  /**
+   * Every request and upgrade (static files, 404s and `/ws` included) is
+   * refused with 403 unless its Host is ours: see host-check.ts. An
+   * onRequest hook on the root, added before any route or the static files,
+   * so nothing answers first. (Node itself answers 400 to an HTTP/1.1
+   * request without a Host; HTTP/1.0 ones reach this hook and get 403.)
+   */
+  private guardHost(app: FastifyInstance): void {
+    const policy = new HostPolicy({ listenHost: this.options.host, allowedHosts: this.options.allowedHosts });
+    const logged = new Set<string>();
+    app.addHook('onRequest', async (request, reply) => {
+      const socket = request.raw.socket;
+      const host = request.headers.host;
+      if (policy.allows(host, socket.localAddress, socket.localPort)) return;
+      const shown = String(host ?? '(none)').slice(0, 100);
+      // Once per Host value (bounded), so a hostile page cannot flood the log.
+      if (logged.size < 100 && !logged.has(shown)) {
+        logged.add(shown);
+        this.options.logger.warn(
+          { host: shown, url: request.url.slice(0, 100) },
+          'refused a request for a Host that is not ours (DNS rebinding?); add it with --allowed-host if it is yours',
+        );
+      }
+      await reply.code(403).header('connection', 'close').send({ error: 'host not allowed' });
+    });
   }
 
   private async httpAuthorized(request: FastifyRequest): Promise<boolean> {

@@ -29,6 +29,28 @@ export interface ServerInfo {
   config_dir: string;
 }
 
+/**
+ * The first frame on a password-protected server, before login: only what
+ * the login screen needs. The rest ({@link ServerInfo}: paths, versions)
+ * comes in the `auth/login` result as `server_info`.
+ */
+export interface PreAuthServerInfo {
+  server_version: string;
+  requires_auth: true;
+}
+
+/** The server's first frame: full info without a password, else {@link PreAuthServerInfo}. */
+export type ServerGreeting = ServerInfo | PreAuthServerInfo;
+
+/** The `auth/login` result (password or token). */
+export interface LoginResult {
+  token: string;
+  /** Unix seconds; 30 days, sliding. */
+  expires_at: number;
+  /** The full server info, now that the socket may see it. */
+  server_info: ServerInfo;
+}
+
 export type MessageId = string | number;
 
 export interface RequestFrame {

@@ -14,7 +14,7 @@ export interface RunningServer {
   server: DeviceBuilderServer;
   url: string;
   wsUrl: string;
-  connect(options?: { origin?: string }): Promise<WsClient>;
+  connect(options?: { origin?: string; localAddress?: string }): Promise<WsClient>;
   close(): Promise<void>;
 }
 

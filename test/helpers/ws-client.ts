@@ -34,14 +34,20 @@ export class WsClient {
   }
 
   /** Connects and waits for the server-info frame. */
-  static async connect(url: string, options: { origin?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
-    const socket = new WebSocket(url, { origin: options.origin, headers: options.headers });
+  static async connect(url: string, options: { origin?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<WsClient> {
+    const socket = new WebSocket(url, { origin: options.origin, headers: options.headers, localAddress: options.localAddress });
     const client = new WsClient(socket);
     const first = client.waitFor((frame) => 'server_version' in frame, 5000);
+    // A refused upgrade never sends the frame: its rejection is not the error to report.
+    first.catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      socket.once('unexpected-response', (req, res) => {
+        // With this listener ws leaves the refused request open: close it, or the server waits for it.
+        req.destroy();
+        reject(new Error(`HTTP ${res.statusCode}`));
+      });
     });
     await first;
     return client;

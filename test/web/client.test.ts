@@ -227,6 +227,31 @@ describe('ApiClient', () => {
     expect(client.status.phase).toBe('login');
   });
 
+  it('takes the full server info from the login result (the first frame has none before login)', async () => {
+    const { client } = makeClient({ token: 'old' });
+    client.start();
+    FakeSocket.last.open({ requires_auth: true });
+    expect(client.status.serverInfo).toEqual({ server_version: '0.1.0', requires_auth: true });
+    const info = { server_version: '0.1.0', esphome_version: '2026.11.0', requires_auth: true, demo: false, config_dir: '/config' };
+    FakeSocket.last.reply('auth/login', { token: 'new', expires_at: 1, server_info: info });
+    await flush();
+    expect(client.status.phase).toBe('online');
+    expect(client.status.serverInfo).toEqual(info);
+  });
+
+  it('asks for the password again when the server says the session ended elsewhere', async () => {
+    const { client, tokens } = makeClient({ token: 'tok' });
+    client.start();
+    FakeSocket.last.open({ requires_auth: true });
+    FakeSocket.last.reply('auth/login', { token: 'tok', expires_at: 1 });
+    await flush();
+    expect(client.status.phase).toBe('online');
+    FakeSocket.last.receive({ message_id: null, error_code: 'not_authenticated', details: 'the session ended' });
+    expect(client.status.phase).toBe('login');
+    expect(client.status.loginError).toMatch(/session ended/);
+    expect(tokens.get()).toBeNull();
+  });
+
   it('shows the login without sending anything when there is no token', () => {
     const { client } = makeClient();
     client.start();

@@ -78,10 +78,17 @@ export class FakeSocket implements SocketLike {
     this.onclose?.({});
   }
 
-  /** Opens and sends the server-info frame. */
+  /**
+   * Opens and sends the server-info frame: the full info, or (with
+   * `requires_auth`) only what a password-protected server sends before login.
+   */
   open(info: Partial<{ requires_auth: boolean; demo: boolean; esphome_version: string | null }> = {}): void {
     this.readyState = 1;
     this.onopen?.({});
+    if (info.requires_auth) {
+      this.receive({ server_version: '0.1.0', requires_auth: true });
+      return;
+    }
     this.receive({
       server_version: '0.1.0',
       esphome_version: '2026.11.0',

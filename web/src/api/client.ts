@@ -7,9 +7,14 @@
  *   events before its result (`initial_state`, the end of an already
  *   finished job), so the handler is live from the moment of sending.
  * - The first frame of every connection is the server's info; when it says
- *   `requires_auth`, a stored token is resumed (`auth/login {token}`) or the
- *   page asks for the password. The token lives in localStorage so a reload
+ *   `requires_auth`, it holds nothing else a stranger may not see, a stored
+ *   token is resumed (`auth/login {token}`) or the page asks for the
+ *   password, and the full info (config folder, ESPHome version) arrives
+ *   with the login result. The token lives in localStorage so a reload
  *   stays signed in.
+ * - A session that ends elsewhere (logged out in another tab, expired) is
+ *   announced by a `not_authenticated` frame without a `message_id`, or
+ *   answers the next request so: the page then asks for the password.
  * - Closing a stream stops its events at once and sends `unsubscribe` so the
  *   server stops producing them (after the stream's result arrived: before
  *   that the server may not have opened it yet).
@@ -20,7 +25,7 @@
  *
  * No DOM beyond `WebSocket` and `localStorage`, both injectable for tests.
  */
-import type { ErrorCode, MessageId, ServerInfo } from '../../../src/shared/protocol.js';
+import type { ErrorCode, MessageId, ServerGreeting, ServerInfo } from '../../../src/shared/protocol.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type { ArgsOf, CommandName, ResultOf } from './commands.js';
 
@@ -28,8 +33,11 @@ export type Phase = 'connecting' | 'login' | 'online' | 'offline';
 
 export interface ConnectionStatus {
   phase: Phase;
-  /** The last server info received; kept while offline. */
-  serverInfo: ServerInfo | null;
+  /**
+   * The last server info received; kept while offline. Before login on a
+   * password-protected server only `server_version` and `requires_auth`.
+   */
+  serverInfo: ClientServerInfo | null;
   /** While offline: when the next attempt starts (epoch ms). */
   retryAt: number | null;
   /** Failed attempts in a row. */
@@ -39,6 +47,9 @@ export interface ConnectionStatus {
   /** True once the page has been online at least once (a drop is then a reconnect). */
   everOnline: boolean;
 }
+
+/** The greeting, or the full info once known: fields other than these two may be absent before login. */
+export type ClientServerInfo = Pick<ServerInfo, 'server_version' | 'requires_auth'> & Partial<ServerInfo>;
 
 export type RequestErrorCode = ErrorCode | 'disconnected' | 'offline';
 
@@ -127,7 +138,7 @@ interface Pending {
 
 const OPEN = 1;
 
-function isServerInfo(frame: unknown): frame is ServerInfo {
+function isServerInfo(frame: unknown): frame is ServerGreeting {
   return typeof frame === 'object' && frame !== null && 'server_version' in frame && 'requires_auth' in frame;
 }
 
@@ -255,6 +266,7 @@ export class ApiClient {
     try {
       const result = (await this.send('auth/login', { password })) as ResultOf<'auth/login'>;
       this.tokens.set(result.token);
+      this.takeServerInfo(result);
       this.becomeOnline();
     } catch (err) {
       const message = err instanceof RequestError && err.code === 'not_authenticated' ? 'Wrong password' : (err as Error).message;
@@ -312,7 +324,7 @@ export class ApiClient {
     };
   }
 
-  private async greet(info: ServerInfo): Promise<void> {
+  private async greet(info: ServerGreeting): Promise<void> {
     this.setStatus({ serverInfo: info, attempts: 0 });
     if (!info.requires_auth) return this.becomeOnline();
     const token = this.tokens.get();
@@ -320,6 +332,7 @@ export class ApiClient {
     try {
       const result = (await this.send('auth/login', { token })) as ResultOf<'auth/login'>;
       this.tokens.set(result.token);
+      this.takeServerInfo(result);
       this.becomeOnline();
     } catch (err) {
       if (err instanceof RequestError && err.code === 'disconnected') return;
@@ -327,6 +340,18 @@ export class ApiClient {
       if (code !== 'rate_limited') this.tokens.set(null);
       this.setStatus({ phase: 'login', loginError: code === 'rate_limited' ? (err as Error).message : null });
     }
+  }
+
+  /** The full server info sent with a successful login (an older server sends none). */
+  private takeServerInfo(result: { server_info?: ServerInfo }): void {
+    if (typeof result.server_info === 'object' && result.server_info !== null) this.setStatus({ serverInfo: result.server_info });
+  }
+
+  /** The session ended on the server: forget the token and ask for the password. */
+  private sessionEnded(): void {
+    if (this.current.phase !== 'online' || !this.current.serverInfo?.requires_auth) return;
+    this.tokens.set(null);
+    this.setStatus({ phase: 'login', loginError: 'Your session ended; sign in again.' });
   }
 
   private becomeOnline(): void {
@@ -368,6 +393,7 @@ export class ApiClient {
   private dispatch(frame: Record<string, unknown>): void {
     const id = frame['message_id'] as MessageId | null | undefined;
     if (id === null || id === undefined) {
+      if (frame['error_code'] === 'not_authenticated') return this.sessionEnded();
       if ('error_code' in frame) console.warn('server error', frame['error_code'], frame['details']);
       return;
     }
@@ -382,10 +408,7 @@ export class ApiClient {
     if (typeof frame['error_code'] === 'string') {
       const code = frame['error_code'] as ErrorCode;
       pending.reject(new RequestError(code, String(frame['details'] ?? code)));
-      if (code === 'not_authenticated' && this.current.phase === 'online' && this.current.serverInfo?.requires_auth) {
-        this.tokens.set(null);
-        this.setStatus({ phase: 'login', loginError: 'Your session ended; sign in again.' });
-      }
+      if (code === 'not_authenticated') this.sessionEnded();
       return;
     }
     if (pending.onEvent) this.streams.set(id, pending.onEvent);

@@ -8,16 +8,15 @@ import type { FirmwareJob, FirmwareJobSummary } from '../../../src/shared/jobs.j
 import type {
   ArchivedDevice,
   BulkResult,
+  LoginResult,
   MessageId,
   OrphanBuild,
   PlatformioSummary,
   RemovalReport,
 } from '../../../src/shared/protocol.js';
 
-export interface LoginResult {
-  token: string;
-  expires_at: number;
-}
+/** `{token, expires_at, server_info}`; `server_info` is the full server info (see protocol.ts). */
+export type { LoginResult } from '../../../src/shared/protocol.js';
 
 export type Preferences = Record<string, unknown>;
 
