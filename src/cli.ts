@@ -27,7 +27,9 @@ program
       '  ESPHOME_DATA_DIR          ESPHome data dir otherwise (default: <config_dir>/.esphome)\n' +
       '  DEVICE_BUILDER_ADDON_DATA_DIR  where the add-on\'s /data is, if mounted elsewhere\n' +
       '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (JSON lines on stderr)\n' +
-      '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders',
+      '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders\n' +
+      '  DEVICE_BUILDER_PASSWORD   serve: the password (preferred over --password, which `ps` shows)\n' +
+      '  DEVICE_BUILDER_ALLOWED_HOSTS  serve: more Host names to answer, comma separated (like --allowed-host)',
   )
   .hook('preAction', () => {
     // A bad walker setting is bad input: refuse before touching anything.
@@ -80,14 +82,24 @@ program
       'at /ws and Prometheus metrics at /metrics. Build sizes are kept fresh in the background.\n\n' +
       'Without config_dir, $ESPHOME_CONFIG_DIR or ./config, a generated demo fleet is served\n' +
       '(with a fake esphome, so every button works). Binding to anything but loopback requires\n' +
-      'a password. SIGINT/SIGTERM stop it cleanly: the running job is cancelled, the sidecar flushed.',
+      'a password: prefer DEVICE_BUILDER_PASSWORD or --password-file, since --password shows in the\n' +
+      'process list. Requests whose Host header is not this machine (loopback, the listen address,\n' +
+      'its host name) or an --allowed-host are refused with 403, so a web page cannot reach the\n' +
+      'dashboard by DNS rebinding. SIGINT/SIGTERM stop it cleanly: the running job is cancelled,\n' +
+      'the sidecar flushed.',
   )
   .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config, else a demo fleet)')
   .option('--host <address>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0 picks a free one)', '6052')
   .option('--esphome <command>', 'the esphome command, e.g. "python3 -m esphome" (default: esphome on PATH)')
-  .option('--password <password>', 'require this password (default: $DEVICE_BUILDER_PASSWORD)')
+  .option('--password <password>', 'require this password (visible in the process list: prefer $DEVICE_BUILDER_PASSWORD or --password-file)')
+  .option('--password-file <path>', 'require the password in the first line of this file (chmod 600)')
   .option('--trusted-origin <origin...>', 'extra browser origins allowed to use the API (scheme://host:port)')
+  .option(
+    '--allowed-host <host[:port]>',
+    'also answer requests for this Host, e.g. a reverse proxy or Home Assistant ingress name; repeatable (also $DEVICE_BUILDER_ALLOWED_HOSTS)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .option('--demo', 'serve the generated demo fleet even if a config folder exists')
   .option(
     '--sweep-interval <seconds>',

@@ -1,11 +1,16 @@
 /**
  * `device-builder serve`: option checks, demo fallback, the server's life
  * cycle and clean shutdown on SIGINT/SIGTERM.
+ *
+ * The password may come from `--password-file` or `DEVICE_BUILDER_PASSWORD`
+ * (preferred: neither shows in the process list) or `--password` (visible
+ * to every local user in `ps`; a warning says so).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { prepareDemoFleet, REDIRECTING_ENV } from '../demo/demo-fleet.js';
 import { DeviceBuilderServer, isLoopbackHost } from '../server/server.js';
+import { parseAllowedHosts } from '../server/host-check.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir, UsageError } from './sizes.js';
 
@@ -14,7 +19,9 @@ export interface ServeCliOptions {
   port: string;
   esphome?: string;
   password?: string;
+  passwordFile?: string;
   trustedOrigin?: string[];
+  allowedHost?: string[];
   demo?: boolean;
   sweepInterval: string;
 }
@@ -55,6 +62,50 @@ export function parseTrustedOrigins(origins: readonly string[] | undefined): str
   });
 }
 
+/** `--allowed-host` (repeatable) plus `DEVICE_BUILDER_ALLOWED_HOSTS` (comma or space separated). */
+export function parseAllowedHostOptions(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): string[] {
+  try {
+    return parseAllowedHosts(flags, env['DEVICE_BUILDER_ALLOWED_HOSTS']);
+  } catch (err) {
+    throw new UsageError(
+      `invalid --allowed-host ${JSON.stringify((err as Error).message)}: use a host name or IP address, optionally with :port ([v6]:port)`,
+    );
+  }
+}
+
+/**
+ * The password from `--password-file` (the first line; a trailing newline
+ * is not part of it), else `--password`, else `DEVICE_BUILDER_PASSWORD`.
+ * Both options at once, an unreadable file or an empty one are usage errors.
+ */
+export async function resolvePassword(options: Pick<ServeCliOptions, 'password' | 'passwordFile'>, env: NodeJS.ProcessEnv, logger: Logger): Promise<string | null> {
+  if (options.password !== undefined && options.passwordFile !== undefined) {
+    throw new UsageError('give --password or --password-file, not both');
+  }
+  if (options.passwordFile !== undefined) {
+    let text: string;
+    try {
+      const stat = await fsp.stat(options.passwordFile);
+      if (!stat.isFile()) throw new Error('not a regular file');
+      if (stat.size > 64 * 1024) throw new Error('larger than 64 KiB');
+      if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+        logger.warn({ path: options.passwordFile }, 'the password file is readable by other users; chmod 600 it');
+      }
+      text = await fsp.readFile(options.passwordFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --password-file ${JSON.stringify(options.passwordFile)}: ${(err as Error).message}`);
+    }
+    const password = text.split(/\r?\n/, 1)[0] ?? '';
+    if (password === '') throw new UsageError(`--password-file ${JSON.stringify(options.passwordFile)} is empty`);
+    return password;
+  }
+  if (options.password) {
+    logger.warn('--password is visible to every local user in the process list; prefer DEVICE_BUILDER_PASSWORD or --password-file');
+    return options.password;
+  }
+  return env['DEVICE_BUILDER_PASSWORD'] || null;
+}
+
 function withoutEsphomeDirs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
   for (const key of REDIRECTING_ENV) delete copy[key];
@@ -63,14 +114,15 @@ function withoutEsphomeDirs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export async function runServe(configDirArg: string | undefined, options: ServeCliOptions, logger: Logger): Promise<void> {
   const port = parsePort(options.port);
-  const password = options.password || process.env['DEVICE_BUILDER_PASSWORD'] || null;
+  const password = await resolvePassword(options, process.env, logger);
   if (!isLoopbackHost(options.host) && !password) {
     throw new UsageError(
       `refusing to listen on ${options.host} without a password: anyone who can reach it could delete devices. ` +
-        'Set --password or DEVICE_BUILDER_PASSWORD, or bind to 127.0.0.1.',
+        'Set DEVICE_BUILDER_PASSWORD or --password-file, or bind to 127.0.0.1.',
     );
   }
   const trustedOrigins = parseTrustedOrigins(options.trustedOrigin);
+  const allowedHosts = parseAllowedHostOptions(options.allowedHost, process.env);
   const sweepIntervalMs = parseSweepInterval(options.sweepInterval);
   let esphomeCommand = parseEsphomeCommand(options.esphome);
   const explicit = configDirArg || process.env['ESPHOME_CONFIG_DIR'];
@@ -92,6 +144,7 @@ export async function runServe(configDirArg: string | undefined, options: ServeC
     esphomeCommand,
     password,
     trustedOrigins,
+    allowedHosts,
     logger,
     demo,
     sweepIntervalMs,
