@@ -65,12 +65,12 @@ program
         if (device.error) process.stderr.write(`warning: ${device.configuration}: ${device.error}\n`);
       }
       process.stdout.write(options.json ? `${JSON.stringify(sizesReportJson(report), null, 2)}\n` : renderSizesTable(report));
-    } finally {
-      progress.clear();
       if (report.saveError) {
         process.stderr.write(`device-builder: the sizes above were measured but not saved: ${report.saveError}\n`);
         process.exitCode = 1;
       }
+    } finally {
+      progress.clear();
     }
   });
 

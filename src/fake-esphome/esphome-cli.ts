@@ -31,6 +31,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadDeviceYamlSync, type DeviceYaml } from '../config/device-yaml.js';
+import { resolveDataDir } from '../storage/data-dir.js';
 import { firmwareFileName, localTimeString, writeBuildInfo, writeBuildTree, type BuildTreeResult } from './build-tree.js';
 
 export const FAKE_ESPHOME_VERSION = '2026.11.0';
@@ -234,8 +235,7 @@ class FakeEsphome {
   }
 
   private dataDirFor(configDir: string): string {
-    const env = this.io.env['ESPHOME_DATA_DIR'];
-    return env ? resolve(env) : join(configDir, '.esphome');
+    return resolveDataDir(configDir, this.io.env);
   }
 
   loadTarget(yamlArg: string): Target {
