@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { checkBuildFolderDeletable, defaultBuildRoots, isStrictlyInside, type GuardContext } from '../src/devices/delete-guard.js';
 import { DeviceFiles } from '../src/devices/device-files.js';
 import { OrphanBuilds, OrphanError } from '../src/orphans/orphan-builds.js';
-import { SidecarStore } from '../src/sidecar/sidecar-store.js';
+import { DeviceMetadata } from '../src/metadata/device-metadata.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
 import { captureLog as capturingLogger } from './helpers/capture-log.js';
 
@@ -339,6 +339,8 @@ const DEVICE_OWNED = new Set([
   'config/archive/kitchen.yaml',
   'config/.esphome/storage/kitchen.yaml.json',
   'config/.device-builder.json',
+  // The sidecar's flock file: created by the first locked change (as the Python tool creates it), always empty.
+  'config/.device-builder.json.lock',
 ]);
 
 describe('a hand-edited StorageJSON cannot make archive or delete remove anything else', () => {
@@ -411,7 +413,7 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
       const files = new DeviceFiles({
         configDir: sb.config,
         dataDir: sb.data,
-        store: new SidecarStore(sb.config, { logger: silentLogger }),
+        store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
         logger,
         env: {},
       });
@@ -449,7 +451,7 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
     const files = new DeviceFiles({
       configDir: sb.config,
       dataDir: sb.data,
-      store: new SidecarStore(sb.config, { logger: silentLogger }),
+      store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
       logger: silentLogger,
       env: {},
     });
@@ -471,7 +473,7 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
     const files = new DeviceFiles({
       configDir: sb.config,
       dataDir: sb.data,
-      store: new SidecarStore(sb.config, { logger: silentLogger }),
+      store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
       logger: silentLogger,
       env: {},
     });
@@ -538,7 +540,7 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
       if (c.buildPath) writeStorage(sb, c.buildPath(sb));
       const skip = new Set([...DEVICE_OWNED]);
       const before = treeChecksum(sb.S, skip);
-      const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new SidecarStore(sb.config, { logger: silentLogger }), logger: silentLogger, env: {} });
+      const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {} });
       const removals = installSafetyNet(sb.S);
       const report = await files[action]('kitchen.yaml');
       expect(report).toMatchObject({ build_folder: 'refused' });
@@ -554,7 +556,7 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
     const sb = makeSandbox();
     writeStorage(sb, `${sb.data}/build/sub/../kitchen`);
     const outside = treeChecksum(path.join(sb.S, 'outside'), new Set());
-    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new SidecarStore(sb.config, { logger: silentLogger }), logger: silentLogger, env: {} });
+    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {} });
     const removals = installSafetyNet(sb.S);
     await expect(files.delete('kitchen.yaml')).resolves.toMatchObject({ build_folder: 'deleted' });
     expect(removals).toContain(path.join(sb.data, 'build', 'kitchen'));
@@ -579,7 +581,7 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
     const orphans = new OrphanBuilds({
       configDir: sb.config,
       dataDir: sb.data,
-      store: new SidecarStore(sb.config, { logger: silentLogger }),
+      store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
       logger: silentLogger,
       env: {},
       activeConfigurations: () => ['kitchen.yaml', 'other.yaml'],

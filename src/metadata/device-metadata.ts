@@ -104,6 +104,20 @@ function deviceKeys(data: SidecarData): string[] {
   return Object.keys(data).filter((key) => !isGlobalKey(key));
 }
 
+/**
+ * Whether `store` has an entry for `configuration` (holding one of `fields`,
+ * when given). Checked on a plain read before a locked write, so archiving or
+ * deleting a device that one file never knew leaves that file, and its lock
+ * file, untouched; the locked update re-checks on its own fresh read.
+ */
+async function holdsAny(store: JsonObjectStore, configuration: string, fields?: readonly string[]): Promise<boolean> {
+  const data = await store.read();
+  if (!Object.hasOwn(data, configuration)) return false;
+  if (!fields) return true;
+  const entry = deviceEntry(data, configuration);
+  return fields.some((field) => Object.hasOwn(entry, field));
+}
+
 function samePair(a: DeviceEntry, b: DeviceEntry): boolean {
   return PAIR_FIELDS.every((field) => coerceSidecarInt(a[field]) === coerceSidecarInt(b[field]));
 }
@@ -231,16 +245,17 @@ export class DeviceMetadata implements MetadataStore {
   }
 
   async scrubVolatile(configuration: string): Promise<void> {
-    const volatile = Object.fromEntries(VOLATILE_DEVICE_FIELDS.map((field) => [field, null]));
-    await this.shared.updateDevice(configuration, volatile);
-    if (await this.instance.exists()) await this.instance.updateDevice(configuration, pick(volatile, storeFieldSet));
-    if (await this.own.exists()) await this.own.removeDevice(configuration);
+    const volatile = VOLATILE_DEVICE_FIELDS.filter((field) => !ownFieldSet.has(field));
+    const live = volatile.filter((field) => storeFieldSet.has(field));
+    if (await holdsAny(this.shared, configuration, volatile)) await this.shared.scrubFields(configuration, volatile);
+    if (await holdsAny(this.instance, configuration, live)) await this.instance.scrubFields(configuration, live);
+    if (await holdsAny(this.own, configuration)) await this.own.removeDevice(configuration);
   }
 
   async removeDevice(configuration: string): Promise<void> {
-    await this.shared.removeDevice(configuration);
-    if (await this.instance.exists()) await this.instance.removeDevice(configuration);
-    if (await this.own.exists()) await this.own.removeDevice(configuration);
+    for (const store of [this.shared, this.instance, this.own]) {
+      if (await holdsAny(store, configuration)) await store.removeDevice(configuration);
+    }
   }
 
   async flush(): Promise<void> {
