@@ -473,11 +473,13 @@ describe('sessions file robustness', () => {
   });
 
   it('does not hand out a token it cannot write, and keeps working once it can', async () => {
+    // A file where the sessions file's folder should be: the folder cannot be created.
     const missingDir = path.join(dir, 'not-yet');
+    fs.writeFileSync(missingDir, 'in the way');
     const target = path.join(missingDir, SESSIONS_FILE);
     const auth = manager({ sessionsFile: target });
-    await expect(auth.login(PASSWORD, '10.0.0.1')).rejects.toThrow(/ENOENT/);
-    fs.mkdirSync(missingDir);
+    await expect(auth.login(PASSWORD, '10.0.0.1')).rejects.toThrow(/EEXIST|ENOTDIR/);
+    fs.rmSync(missingDir);
     const { token } = await auth.login(PASSWORD, '10.0.0.1');
     const data = JSON.parse(fs.readFileSync(target, 'utf8')) as SessionsFile;
     // The failed login left nothing behind.

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OWN_STATE_FILE } from '../src/metadata/device-metadata.js';
 import type { Device } from '../src/shared/device.js';
 import type { OrphanBuild, PlatformioSummary } from '../src/shared/protocol.js';
 import { addDevice, cleanupTempDirs, makeTempDir, readJson, setMtime, writeFile } from './helpers/fs-fixtures.js';
@@ -46,7 +47,8 @@ describe('orphaned build folders', () => {
     expect(orphans.map((o) => o.build_path)).toEqual([orphan, renamed.buildDir]);
     expect(orphans[0]?.build_size_bytes).toBe(5002);
     expect(orphans[1]?.build_size_bytes).toBe(3000 + '{"config_hash": 1}'.length);
-    const cached = (readJson(path.join(dir, '.device-builder.json')) as Record<string, Record<string, unknown>>)['_orphan_builds'];
+    // Cached per instance, in our own file in the data dir (never in the shared sidecar).
+    const cached = (readJson(path.join(dir, '.esphome', OWN_STATE_FILE)) as Record<string, Record<string, unknown>>)['_orphan_builds'];
     expect(Object.keys(cached ?? {}).sort()).toEqual([orphan, renamed.buildDir].sort());
 
     // Sweeps again: nothing moved, nothing walked; a rescan answers with the list once done.

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OWN_STATE_FILE } from '../src/metadata/device-metadata.js';
 import { cleanupTempDirs, makeTempDir, writeFile } from './helpers/fs-fixtures.js';
 import { REPO_ROOT, runCli, TSX_LOADER } from './helpers/run-cli.js';
 import { FAKE_ESPHOME_BIN } from './helpers/server-fixture.js';
@@ -62,7 +63,8 @@ describe('serve: life cycle', () => {
     await client.waitForEvent('job_started', (data: { job_id: string }) => data.job_id === job.job_id);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const sidecar = JSON.parse(fs.readFileSync(path.join(dir, '.device-builder.json'), 'utf8')) as { _firmware_jobs: { job_id: string; status: string }[] };
-    expect(sidecar._firmware_jobs.find((j) => j.job_id === job.job_id)?.status).toBe('cancelled');
+    // Job history is ours alone: kept in the data dir, not in the shared sidecar.
+    const own = JSON.parse(fs.readFileSync(path.join(dir, '.esphome', OWN_STATE_FILE), 'utf8')) as { _firmware_jobs: { job_id: string; status: string }[] };
+    expect(own._firmware_jobs.find((j) => j.job_id === job.job_id)?.status).toBe('cancelled');
   });
 });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTANCE_STORE_FILE } from '../src/metadata/device-metadata.js';
 import type { Device } from '../src/shared/device.js';
 import type { FirmwareJobSummary } from '../src/shared/jobs.js';
 import { addDevice, cleanupTempDirs, listTreeNoFollow, makeTempDir, readJson, writeFile } from './helpers/fs-fixtures.js';
@@ -59,8 +60,9 @@ describe('firmware jobs drive build sizes', () => {
     expect(names).toContain('job_started');
     expect(names).toContain('job_output');
     expect(names).toContain('job_completed');
-    const sidecar = readJson(path.join(dir, '.device-builder.json')) as Record<string, Record<string, number>>;
-    expect(sidecar['kitchen.yaml']?.['build_size_bytes']).toBe(compiled.build_size_bytes);
+    // Where the Python Device Builder reads it: the per-instance store in the data dir.
+    const store = readJson(path.join(dir, '.esphome', INSTANCE_STORE_FILE)) as Record<string, Record<string, number>>;
+    expect(store['kitchen.yaml']?.['build_size_bytes']).toBe(compiled.build_size_bytes);
 
     // Same config again: the fake keeps build_info.json and the tree as they were, so no walk.
     const walksBefore = running.server.refresher.stats.walks;
@@ -263,7 +265,7 @@ describe('auth and origin', () => {
     expect((await client.request('auth/login', { password: 'wrong' })).error_code).toBe('not_authenticated');
     const { token } = await client.call<{ token: string; expires_at: number }>('auth/login', { password: 'correct horse' });
     expect(await client.call<Device[]>('devices/list')).toHaveLength(1);
-    const sessions = fs.readFileSync(path.join(dir, '.device-builder-sessions.json'), 'utf8');
+    const sessions = fs.readFileSync(path.join(dir, '.esphome', '.device-builder-sessions.json'), 'utf8');
     expect(sessions).not.toContain(token);
 
     const second = await running.connect();

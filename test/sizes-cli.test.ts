@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTANCE_STORE_FILE, OWN_STATE_FILE } from '../src/metadata/device-metadata.js';
 import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, setMtime, writeFile } from './helpers/fs-fixtures.js';
 import { runCli } from './helpers/run-cli.js';
 
@@ -154,20 +155,24 @@ describe('bad input', () => {
   it('gives the same sizes with the JS walker as with the default one', async () => {
     const dir = fleet();
     const js = JSON.parse((await runCli(['sizes', dir, '--json'], { env: { DEVICE_BUILDER_WALKER: 'js' } })).stdout) as SizesJson;
-    fs.rmSync(path.join(dir, '.device-builder.json'));
+    // Forget every cached figure (the per-instance store and our own file) so the default walker walks again.
+    fs.rmSync(path.join(dir, '.esphome', INSTANCE_STORE_FILE));
+    fs.rmSync(path.join(dir, '.esphome', OWN_STATE_FILE));
     const auto = JSON.parse((await runCli(['sizes', dir, '--json'])).stdout) as SizesJson;
     expect(js.walked).toBe(2);
     expect(auto.walked).toBe(2);
     expect(auto.devices).toEqual(js.devices);
   });
 
-  it('keeps a corrupt sidecar as a .corrupt- copy before writing new sizes', async () => {
+  it('leaves a corrupt sidecar byte for byte and saves the sizes in the per-instance store', async () => {
     const dir = fleet();
     writeFile(path.join(dir, '.device-builder.json'), '{"small.yaml": {"friendly_name": "Sm');
     const run = await runCli(['sizes', dir, '--json']);
     expect(run.code).toBe(0);
-    const copies = fs.readdirSync(dir).filter((name) => name.startsWith('.device-builder.json.corrupt-'));
-    expect(copies).toHaveLength(1);
-    expect(fs.readFileSync(path.join(dir, copies[0]!), 'utf8')).toBe('{"small.yaml": {"friendly_name": "Sm');
+    // Nothing of the shared sidecar needed changing, so it was not replaced (and needed no .corrupt- copy).
+    expect(fs.readFileSync(path.join(dir, '.device-builder.json'), 'utf8')).toBe('{"small.yaml": {"friendly_name": "Sm');
+    expect(fs.readdirSync(dir).filter((name) => name.startsWith('.device-builder.json.corrupt-'))).toEqual([]);
+    const store = JSON.parse(fs.readFileSync(path.join(dir, '.esphome', INSTANCE_STORE_FILE), 'utf8')) as Record<string, Record<string, number>>;
+    expect(store['small.yaml']?.['build_size_bytes']).toBe(fixtureBytes(2, 1000));
   });
 });
