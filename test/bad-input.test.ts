@@ -14,7 +14,8 @@ import { runSizesPass, type SizesReport } from '../src/commands/sizes.js';
 import { ConfigScanner } from '../src/config/config-scanner.js';
 import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, parseDeviceYaml } from '../src/config/device-yaml.js';
 import { DEMO_DEVICES, renderDemoYaml } from '../src/demo/demo-devices.js';
-import { SIDECAR_FILE } from '../src/sidecar/sidecar-store.js';
+import { INSTANCE_STORE_FILE, OWN_STATE_FILE } from '../src/metadata/device-metadata.js';
+import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
 import { MAX_YAML_NESTING, yamlNestingExceeds } from '../src/util/yaml-depth.js';
 import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, readJson, writeFile } from './helpers/fs-fixtures.js';
 import { capturingLogger } from './helpers/hostile-fs.js';
@@ -124,9 +125,10 @@ describe('hand-edited StorageJSON, through the real sizes pass', () => {
     // A relative build_path resolves against the config dir, as ESPHome's would.
     expect(sizes['bp-relative.yaml']).toMatchObject({ bytes: 70, buildPath: path.join(dir, 'relative', 'build') });
     // No size is cached for what sizes 0 (a path to a file or FIFO keeps its pair so it is not re-walked).
-    const sidecar = readJson(path.join(dir, SIDECAR_FILE)) as Record<string, Record<string, unknown>>;
+    const store = readJson(path.join(dir, '.esphome', INSTANCE_STORE_FILE)) as Record<string, Record<string, unknown>>;
+    expect(store['bp-relative.yaml']?.['build_size_bytes']).toBe(70);
     for (const key of Object.keys(variants).filter((key) => key !== 'relative')) {
-      expect(sidecar[`bp-${key}.yaml`]?.['build_size_bytes'], key).toBeUndefined();
+      expect(store[`bp-${key}.yaml`]?.['build_size_bytes'], key).toBeUndefined();
     }
   });
 
@@ -136,6 +138,7 @@ describe('hand-edited StorageJSON, through the real sizes pass', () => {
       dir,
       'fields',
       JSON.stringify({
+        storage_version: 1,
         name: 5,
         friendly_name: {},
         esphome_version: [],
@@ -199,13 +202,18 @@ describe('hand-edited sidecar values of every wrong type, through the real sizes
 
     const report = await runSizesPass(dir, { logger: capturingLogger().logger, env: { PLATFORMIO_CORE_DIR: '/nonexistent/platformio' } });
     for (const entry of report.devices) expect(entry, entry.device.configuration).toMatchObject({ sizeBytes: fixtureBytes(3), state: 'walked' });
+    // Repaired where each figure now lives: the triple in the per-instance store, our breakdown in our own file.
+    const store = readJson(path.join(dir, '.esphome', INSTANCE_STORE_FILE)) as Record<string, Record<string, unknown>>;
+    const own = readJson(path.join(dir, '.esphome', OWN_STATE_FILE)) as Record<string, Record<string, unknown>>;
     const after = readJson(path.join(dir, SIDECAR_FILE)) as Record<string, Record<string, unknown>>;
     for (const name of [...Object.keys(wrong), 'scalar-entry']) {
-      const entry = after[`${name}.yaml`] ?? {};
+      const entry = store[`${name}.yaml`] ?? {};
       expect(entry['build_size_bytes'], name).toBe(fixtureBytes(3));
       expect(Number.isSafeInteger(entry['build_size_dir_mtime']), name).toBe(true);
       expect(Number.isSafeInteger(entry['build_size_info_mtime']), name).toBe(true);
-      expect(entry['build_size_breakdown'], name).toMatchObject({ pioenvs: 300 });
+      expect(own[`${name}.yaml`]?.['build_size_breakdown'], name).toMatchObject({ pioenvs: 300 });
+      // The migration moved every live field out of the shared sidecar.
+      expect(after[`${name}.yaml`]?.['build_size_bytes'], name).toBeUndefined();
     }
     // What is not ours to repair is kept as the user wrote it.
     expect(after['identity.yaml']).toMatchObject({ friendly_name: 5, comment: { text: 'x' } });
@@ -222,10 +230,14 @@ describe('hand-edited sidecar values of every wrong type, through the real sizes
     const { logger, lines } = capturingLogger();
     const report = await runSizesPass(dir, { logger, env: { PLATFORMIO_CORE_DIR: '/nonexistent/platformio' } });
     expect(report.devices).toHaveLength(1);
+    // The sizes go to the per-instance store; the shared sidecar needed no change, so it is not rewritten.
+    expect(report.saveError).toBeNull();
     expect(fs.readFileSync(path.join(dir, SIDECAR_FILE), 'utf8')).toBe(deep);
-    // The refresher logs the failed persist (per device or per batch) and goes on.
-    expect(lines().some((line) => line.level === 50 && /(refresh|persisting build sizes) failed/.test(line.msg))).toBe(true);
-    expect(fs.readdirSync(dir).filter((name) => name.startsWith(`${SIDECAR_FILE}.`))).toEqual([]);
+    // A change that does need the sidecar (an identity edit) rejects and keeps it byte for byte.
+    await expect(new SidecarStore(dir, { logger }).updateDevice('kitchen.yaml', { comment: 'changed' })).rejects.toThrow();
+    expect(fs.readFileSync(path.join(dir, SIDECAR_FILE), 'utf8')).toBe(deep);
+    expect(lines().filter((line) => line.level >= 50)).toEqual([]);
+    expect(fs.readdirSync(dir).filter((name) => name.startsWith(`${SIDECAR_FILE}.`) && !name.endsWith('.lock'))).toEqual([]);
   });
 });
 

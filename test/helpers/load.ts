@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { CatalogEvent } from '../../src/catalog/device-catalog.js';
+import { INSTANCE_STORE_FILE } from '../../src/metadata/device-metadata.js';
 import type { Logger } from '../../src/util/log.js';
 import { addDevice, makeTempDir, setMtime, writeFile } from './fs-fixtures.js';
 import { startServer, type RunningServer } from './server-fixture.js';
@@ -339,7 +340,7 @@ export async function requestBurst(options: BurstOptions): Promise<BurstReport> 
     await refresher.whenIdle();
     const burstMs = performance.now() - started;
 
-    const sidecar = JSON.parse(fs.readFileSync(path.join(fleet.configDir, '.device-builder.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const sidecar = JSON.parse(fs.readFileSync(path.join(fleet.configDir, '.esphome', INSTANCE_STORE_FILE), 'utf8')) as Record<string, Record<string, unknown>>;
     const changed = changedIdx.map((i) => fleet.configurations[i] as string);
     const persisted = changedIdx.filter((i, n) => sidecar[fleet.configurations[i] as string]?.['build_size_dir_mtime'] === base + n).length;
     return {
