@@ -178,6 +178,7 @@ export class DeviceBuilderServer {
     }
     void this.detectEsphomeVersion();
     await this.registerRoutes();
+      data_dir: this.dataDir,
     await this.app.listen({ host: this.options.host, port: this.options.port });
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;

@@ -27,6 +27,8 @@ export interface ServerInfo {
   /** True when serving the generated demo fleet. */
   demo: boolean;
   config_dir: string;
+  /** ESPHome's data dir in use (StorageJSON, build folders, per-instance files); `/data` on the add-on. */
+  data_dir: string;
 }
 
 /**
@@ -70,6 +72,18 @@ export interface InitialState {
   /** Build folders no device uses any more, largest first. */
   orphans: OrphanBuild[];
   platformio: PlatformioSummary;
+  /**
+   * Only when subscribed with `{chunked: true}`: how many devices the whole
+   * snapshot holds, and whether `devices_chunk` events with the rest follow.
+   */
+  devices_total?: number;
+  more?: boolean;
+}
+
+/** `devices_chunk`: the next devices of a chunked snapshot; live events follow the last (`more: false`). */
+export interface DevicesChunk {
+  devices: Device[];
+  more: boolean;
 }
 
 /** A build folder under a build root that no active device's StorageJSON points to. */

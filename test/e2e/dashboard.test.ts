@@ -9,6 +9,7 @@
  * The tests in this file share one server and run in order: each leaves
  * the fleet as the next one expects.
  */
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../helpers/fs-fixtures.js';
@@ -130,6 +131,15 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Build Size' }).click();
     await expect.poll(() => header.getAttribute('aria-sort'), poll).toBe('descending');
     await screenshot(page, 'table-sorted-by-size-light-1440');
+    await context.close();
+  });
+
+  it('names the config folder and the ESPHome data dir it reads', async () => {
+    const { context, page } = await openPage(browser, running.url);
+    await waitForTable(page);
+    const folders = page.getByTestId('folders');
+    await expect.poll(() => folders.textContent(), poll).toContain(configDir);
+    expect(await folders.textContent()).toContain(path.join(configDir, '.esphome'));
     await context.close();
   });
 

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { OWN_STATE_FILE } from '../../src/metadata/device-metadata.js';
 import { cleanupTempDirs } from '../helpers/fs-fixtures.js';
 import { REPO_ROOT } from '../helpers/run-cli.js';
 import { stopServers } from '../helpers/server-fixture.js';
@@ -186,11 +187,11 @@ export function addDevice(configDir: string, spec: DeviceSpec): string {
   return configuration;
 }
 
-/** Reads the `_preferences` the server stored in the sidecar. */
+/** Reads the `_preferences` the server stored in its own per-instance file in the data dir. */
 export function storedPreferences(configDir: string): Record<string, unknown> {
   try {
-    const sidecar = JSON.parse(fs.readFileSync(path.join(configDir, '.device-builder.json'), 'utf8')) as Record<string, unknown>;
-    return (sidecar['_preferences'] as Record<string, unknown>) ?? {};
+    const own = JSON.parse(fs.readFileSync(path.join(configDir, '.esphome', OWN_STATE_FILE), 'utf8')) as Record<string, unknown>;
+    return (own['_preferences'] as Record<string, unknown>) ?? {};
   } catch {
     return {};
   }

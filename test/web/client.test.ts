@@ -232,7 +232,7 @@ describe('ApiClient', () => {
     client.start();
     FakeSocket.last.open({ requires_auth: true });
     expect(client.status.serverInfo).toEqual({ server_version: '0.1.0', requires_auth: true });
-    const info = { server_version: '0.1.0', esphome_version: '2026.11.0', requires_auth: true, demo: false, config_dir: '/config' };
+    const info = { server_version: '0.1.0', esphome_version: '2026.11.0', requires_auth: true, demo: false, config_dir: '/config', data_dir: '/config/.esphome' };
     FakeSocket.last.reply('auth/login', { token: 'new', expires_at: 1, server_info: info });
     await flush();
     expect(client.status.phase).toBe('online');

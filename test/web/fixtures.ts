@@ -95,6 +95,7 @@ export class FakeSocket implements SocketLike {
       requires_auth: false,
       demo: false,
       config_dir: '/config',
+      data_dir: '/config/.esphome',
       ...info,
     });
   }

@@ -199,6 +199,15 @@ export class AppShellElement extends LitElement implements UiHost {
       db-devices-table {
         --sticky-top: 56px;
       }
+      .folders {
+        margin: 24px 0 0;
+        color: var(--text-2);
+        font-size: 0.8125rem;
+        overflow-wrap: anywhere;
+      }
+      .folders .mono {
+        font-family: var(--mono);
+      }
       .storage {
         display: grid;
         grid-template-columns: repeat(2, minmax(0, 1fr));
@@ -419,7 +428,18 @@ export class AppShellElement extends LitElement implements UiHost {
         <db-unused-builds .ctx=${ctx}></db-unused-builds>
         <db-platformio-panel .ctx=${ctx}></db-platformio-panel>
       </div>
+      ${this.renderFolders()}
     </main>`;
+  }
+
+  /** Which folders this server reads: the config folder and ESPHome's data dir (on the add-on, /data). */
+  private renderFolders() {
+    const info = this.ctx?.store.status.serverInfo;
+    if (!info || !('config_dir' in info)) return nothing;
+    return html`<p class="folders" data-testid="folders">
+      Config folder <span class="mono">${info.config_dir}</span> · ESPHome data dir
+      <span class="mono">${info.data_dir}</span>
+    </p>`;
   }
 
   override render() {
