@@ -48,7 +48,7 @@ import { WalkPool } from '../src/build-size/walk-pool.js';
 import { runSizesPass } from '../src/commands/sizes.js';
 import { ConfigScanner } from '../src/config/config-scanner.js';
 import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
-import { resolveDataDir } from '../src/storage/storage-json.js';
+import { resolveDataDir } from '../src/storage/data-dir.js';
 import { createLogger } from '../src/util/log.js';
 import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { ensureFixture, type Fixture } from './fixtures.js';

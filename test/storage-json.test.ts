@@ -6,10 +6,10 @@ import {
   interpretStorageJson,
   readStorageJson,
   readStorageJsonSync,
-  resolveDataDir,
   storageJsonPath,
   type StorageJson,
 } from '../src/storage/storage-json.js';
+import { resolveDataDir } from '../src/storage/data-dir.js';
 
 let root: string;
 let configDir: string;

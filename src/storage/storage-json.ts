@@ -6,10 +6,11 @@
  * Missing, corrupt or without `storage_version` means "never compiled", as
  * in ESPHome (its loader rejects a file without that key). The dashboard
  * must keep working on a half-written or hand-edited file, so every field is
- * read defensively.
+ * read defensively. A FIFO, device, folder or file over 1 MiB at the path
+ * reads as missing without blocking (see {@link STORAGE_JSON_READ}).
  */
-import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readGuarded, readGuardedSync, STORAGE_JSON_MAX_BYTES } from '../util/guarded-read.js';
 
 export interface StorageJson {
   name: string | null;
@@ -28,11 +29,6 @@ export interface StorageJson {
   loadedIntegrations: string[];
 }
 
-/** `$ESPHOME_DATA_DIR` when set, else `<config>/.esphome`. */
-export function resolveDataDir(configDir: string, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env['ESPHOME_DATA_DIR'];
-  return fromEnv ? path.resolve(fromEnv) : path.join(configDir, '.esphome');
-}
 
 export function storageJsonPath(dataDir: string, configuration: string): string {
   return path.join(dataDir, 'storage', `${configuration}.json`);
@@ -76,18 +72,28 @@ export function interpretStorageJson(parsed: unknown): StorageJson | null {
   };
 }
 
-function parseOrNull(text: string): StorageJson | null {
+function parseOrNull(bytes: Buffer): StorageJson | null {
   try {
-    return interpretStorageJson(JSON.parse(text));
+    return interpretStorageJson(JSON.parse(bytes.toString('utf8')));
   } catch {
     return null;
   }
 }
 
-/** Reads one device's StorageJSON; null when missing or corrupt. */
+/**
+ * How a StorageJSON is read: a link is followed (a data dir assembled with
+ * links is legitimate), but only a regular file of at most 1 MiB is read,
+ * opened `O_NONBLOCK` (util/guarded-read.ts): a FIFO, a device or a huge
+ * file planted there reads as "no StorageJSON" at once instead of blocking
+ * or filling memory.
+ */
+export const STORAGE_JSON_READ = { maxBytes: STORAGE_JSON_MAX_BYTES, followLinks: true } as const;
+
+/** Reads one device's StorageJSON; null when missing, corrupt, not a regular file or over 1 MiB. */
 export async function readStorageJson(dataDir: string, configuration: string): Promise<StorageJson | null> {
   try {
-    return parseOrNull(await fsp.readFile(storageJsonPath(dataDir, configuration), 'utf8'));
+    const read = await readGuarded(storageJsonPath(dataDir, configuration), STORAGE_JSON_READ);
+    return read ? parseOrNull(read.bytes) : null;
   } catch {
     return null;
   }
@@ -95,7 +101,8 @@ export async function readStorageJson(dataDir: string, configuration: string): P
 
 export function readStorageJsonSync(dataDir: string, configuration: string): StorageJson | null {
   try {
-    return parseOrNull(readFileSync(storageJsonPath(dataDir, configuration), 'utf8'));
+    const read = readGuardedSync(storageJsonPath(dataDir, configuration), STORAGE_JSON_READ);
+    return read ? parseOrNull(read.bytes) : null;
   } catch {
     return null;
   }
