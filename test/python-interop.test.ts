@@ -139,6 +139,29 @@ describe('migrated layout (the Python tool ran its migration)', { timeout: 60_00
     expect(bytesOf(path.join(data, INSTANCE_STORE_FILE))).toEqual(storeBefore);
   });
 
+  it('a symlink inside a build folder makes the two figures differ, never a re-walk', async () => {
+    const { config, data, kitchen } = pythonFleet();
+    python('migrate', config, data);
+    // A link to a 9,000-byte file outside the build: Python's getsize counts the target, we count the link.
+    const target = path.join(makeTempDir('dbts-link-'), 'big.bin');
+    writeFile(target, 9000);
+    fs.symlinkSync(target, path.join(kitchen.buildDir, 'linked.bin'));
+    fs.utimesSync(kitchen.buildDir, 2_000_000_300, 2_000_000_300);
+    const measured = python('measure', config, data, 'kitchen.yaml');
+
+    const first = await runSizesPass(config, { logger: silentLogger });
+    const shown = first.devices.find((d) => d.device.configuration === 'kitchen.yaml');
+    expect(shown?.walked).toBe(false);
+    expect(shown?.sizeBytes).toBe(measured['build_size_bytes']);
+
+    // Our own measurement (after a change) counts the link's few bytes, not the target's 9,000, and stays settled.
+    fs.utimesSync(kitchen.buildDir, 2_000_000_400, 2_000_000_400);
+    const ours = (await runSizesPass(config, { logger: silentLogger })).devices.find((d) => d.device.configuration === 'kitchen.yaml');
+    expect(ours?.walked).toBe(true);
+    expect(ours?.sizeBytes).toBeLessThan((measured['build_size_bytes'] as number) - 8000);
+    expect((await runSizesPass(config, { logger: silentLogger })).walked).toBe(0);
+  });
+
   it('re-walks, never shows a wrong size, when the Python tool rewrites the store from an older memory', async () => {
     const { config, data, kitchen } = pythonFleet();
     python('migrate', config, data);
