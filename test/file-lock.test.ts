@@ -2,7 +2,7 @@
  * The sidecar's cross-process lock (src/util/file-lock.ts): the Python
  * Device Builder's own protocol, `flock(LOCK_EX)` on `<file>.lock`, checked
  * against a real Python process taking it exactly as the Python tool does
- * (test/fixtures/python-sidecar-lock.py), for both engines (the native
+ * (test/fixtures/python/sidecar_lock.py), for both engines (the native
  * addon and the helper process). The lock file is never removed or replaced
  * by us; a dead holder's lock is released by the kernel.
  *
@@ -28,7 +28,7 @@ import { cleanupTempDirs, makeTempDir, silentLogger } from './helpers/fs-fixture
 import { REPO_ROOT, TSX_LOADER } from './helpers/run-cli.js';
 import { LOCK_FILE, leftovers } from './helpers/sidecar-crash.js';
 
-const PY_LOCK = path.join(REPO_ROOT, 'test', 'fixtures', 'python-sidecar-lock.py');
+const PY_LOCK = path.join(REPO_ROOT, 'test', 'fixtures', 'python', 'sidecar_lock.py');
 const COUNTER = path.join(REPO_ROOT, 'test', 'fixtures', 'sidecar-counter.ts');
 /** Every wait on a child is bounded by this. */
 const CHILD_WAIT_MS = 30_000;

@@ -19,6 +19,7 @@ import { REPO_ROOT, runCli } from './helpers/run-cli.js';
 import { startServer, stopServers } from './helpers/server-fixture.js';
 
 const PY = path.join(REPO_ROOT, 'test', 'fixtures', 'python', 'device_builder_metadata.py');
+const PY_LOCK = path.join(REPO_ROOT, 'test', 'fixtures', 'python', 'sidecar_lock.py');
 
 afterEach(async () => {
   await stopServers();
@@ -257,7 +258,7 @@ describe('the sidecar lock held by the Python tool', { timeout: 60_000 }, () => 
     const { config, data } = pythonFleet();
     writeLegacyTriple(config, data, 'porch.yaml');
     const before = bytesOf(path.join(config, SIDECAR_FILE));
-    const holder = spawn('python3', [PY, 'hold-lock', config], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const holder = spawn('python3', [PY_LOCK, 'hold', path.join(config, SIDECAR_FILE)], { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.once('data', () => resolve());
