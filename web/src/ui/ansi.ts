@@ -10,7 +10,13 @@
  *
  * The parser is stateful across lines, as a terminal is: a colour set on one
  * line lasts until a reset.
+ *
+ * What counts as an escape is defined once, in src/shared/ansi.ts, which the
+ * server uses too; `stripAnsi` is re-exported from there.
  */
+import { ANSI_CONTROL, ansiEscapePattern } from '../../../src/shared/ansi.js';
+
+export { stripAnsi } from '../../../src/shared/ansi.js';
 
 export type AnsiColor = { kind: 'palette'; index: number } | { kind: 'rgb'; r: number; g: number; b: number };
 
@@ -39,11 +45,6 @@ export const PLAIN: Readonly<AnsiStyle> = Object.freeze({
   inverse: false,
 });
 
-// CSI (ESC [ params final), OSC (ESC ] ... BEL | ESC \), or a two-byte escape.
-// eslint-disable-next-line no-control-regex
-const ESCAPE = /\x1b\[([0-9;:?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?/g;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g;
 
 function clampByte(value: number | undefined): number {
   return Math.min(255, Math.max(0, Math.floor(value ?? 0)));
@@ -94,24 +95,27 @@ export function applySgr(style: AnsiStyle, params: string): AnsiStyle {
 
 export class AnsiParser {
   private style: AnsiStyle = { ...PLAIN };
+  /** Own matcher: `exec` walks it through `lastIndex`. */
+  private readonly escape = ansiEscapePattern();
 
   /** Splits one line into styled segments; empty segments are dropped. */
   parse(line: string): AnsiSegment[] {
     const segments: AnsiSegment[] = [];
     const push = (raw: string) => {
-      const text = raw.replace(CONTROL, '');
+      const text = raw.replace(ANSI_CONTROL, '');
       if (!text) return;
       const last = segments[segments.length - 1];
       if (last && sameStyle(last.style, this.style)) last.text += text;
       else segments.push({ text, style: this.style });
     };
     let index = 0;
-    ESCAPE.lastIndex = 0;
-    for (let match = ESCAPE.exec(line); match !== null; match = ESCAPE.exec(line)) {
+    const escape = this.escape;
+    escape.lastIndex = 0;
+    for (let match = escape.exec(line); match !== null; match = escape.exec(line)) {
       push(line.slice(index, match.index));
       index = match.index + match[0].length;
       if (match[2] === 'm') this.style = applySgr(this.style, match[1] ?? '');
-      if (match[0].length === 0) ESCAPE.lastIndex++;
+      if (match[0].length === 0) escape.lastIndex++;
     }
     push(line.slice(index));
     return segments;
@@ -139,14 +143,6 @@ function sameStyle(a: AnsiStyle, b: AnsiStyle): boolean {
     a.underline === b.underline &&
     a.inverse === b.inverse
   );
-}
-
-/** Plain text of a line, escapes removed (for copying and searching). */
-export function stripAnsi(line: string): string {
-  return new AnsiParser()
-    .parse(line)
-    .map((s) => s.text)
-    .join('');
 }
 
 const CUBE = [0, 95, 135, 175, 215, 255];
