@@ -12,6 +12,7 @@ import {
   CANCELLED_BY_USER,
   FIRMWARE_JOBS_KEY,
   INTERRUPTED_ERROR,
+  JOB_LOG_DIR,
   JobQueue,
   PERSISTED_OUTPUT_LINES,
   QueueClosedError,
@@ -56,6 +57,7 @@ function makeQueue(
   const { extraEnv, path: searchPath, ...rest } = options;
   const queue = new JobQueue({
     configDir,
+    dataDir: dataDirOf(configDir),
     esphomeCommand: ['esphome'],
     store: new SidecarStore(configDir, { logger: silentLogger }),
     logger: silentLogger,
@@ -114,6 +116,24 @@ function pidGone(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+}
+
+/** ESPHome's data dir for a config dir (no add-on, no ESPHOME_DATA_DIR), where job logs go. */
+function dataDirOf(configDir: string): string {
+  return path.join(configDir, '.esphome');
+}
+
+function logFile(configDir: string, jobId: string): string {
+  return path.join(dataDirOf(configDir), JOB_LOG_DIR, `${jobId}.log`);
+}
+
+/** A job's log file as lines; null when there is none. */
+function logLines(configDir: string, jobId: string): string[] | null {
+  const file = logFile(configDir, jobId);
+  if (!fs.existsSync(file)) return null;
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  expect(lines.pop()).toBe('');
+  return lines;
 }
 
 function storedJobs(configDir: string): unknown {
@@ -599,7 +619,11 @@ describe('JobQueue history in the sidecar', () => {
 
     const stored = storedJobs(dir) as FirmwareJob[];
     expect(stored).toHaveLength(1);
-    expect(stored[0]).toEqual({ ...done });
+    // Metadata in the history file, output in the job's own log file.
+    const { output, ...metadata } = done;
+    expect(stored[0]).toEqual(metadata);
+    expect(output.length).toBeGreaterThan(10);
+    expect(logLines(dir, job.job_id)).toEqual(output);
 
     const reloaded = makeQueue(dir);
     await reloaded.init();
