@@ -14,6 +14,7 @@ import {
   INTERRUPTED_ERROR,
   JOB_LOG_DIR,
   JobQueue,
+  JobQueueError,
   PERSISTED_OUTPUT_LINES,
   QueueClosedError,
   SHUTDOWN_ERROR,
@@ -892,6 +893,43 @@ describe('JobQueue follow, shutdown and listeners', () => {
     }
     expect(() => queue.enqueue('flash' as never, 'kitchen.yaml')).toThrow(/unknown job type/);
     expect(queue.list()).toEqual([]);
+  });
+
+  it('uses the one configuration-name guard: 255 bytes pass, 256 bytes are refused with invalid_args', () => {
+    const queue = makeQueue(configWith('kitchen'), { esphomeCommand: ['definitely-not-esphome'] });
+    // 'é' is two bytes: 126 of them + '.yaml' is 257 bytes but only 131 characters.
+    const multiByte = `${'é'.repeat(126)}.yaml`;
+    const longest = `${'a'.repeat(250)}.yaml`;
+    for (const bad of [`${'a'.repeat(251)}.yaml`, multiByte]) {
+      expect(Buffer.byteLength(bad)).toBeGreaterThan(255);
+      const err = (() => {
+        try {
+          queue.enqueue('compile', bad);
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(err).toBeInstanceOf(JobQueueError);
+      expect(err).toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/invalid configuration/) });
+    }
+    expect(queue.list()).toEqual([]);
+    expect(Buffer.byteLength(longest)).toBe(255);
+    expect(queue.enqueue('compile', longest).configuration).toBe(longest);
+  });
+
+  it('refusals carry the API code: shutting_down after stopAccepting()', () => {
+    const queue = makeQueue(configWith('kitchen'));
+    queue.stopAccepting();
+    let caught: unknown;
+    try {
+      queue.enqueue('compile', 'kitchen.yaml');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(QueueClosedError);
+    expect(caught).toBeInstanceOf(JobQueueError);
+    expect((caught as JobQueueError).code).toBe('shutting_down');
   });
 
   it('a throwing listener does not break the queue', async () => {

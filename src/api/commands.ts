@@ -11,7 +11,7 @@ import type { DeviceCatalog } from '../catalog/device-catalog.js';
 import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scanner.js';
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
-import type { JobQueue } from '../jobs/job-queue.js';
+import { JobQueueError, type JobQueue } from '../jobs/job-queue.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
 import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
@@ -73,16 +73,15 @@ function requireDevice(services: ApiServices, configuration: string): void {
   if (!services.catalog.get(configuration)) throw new ApiError('not_found', `no device ${configuration}`);
 }
 
-/** Destructive file operations wait for a device's job to end: the job is writing that folder. */
+/** Destructive file operations wait for a device's job to end: the job is writing that folder (`busy`). */
 function requireNoActiveJob(services: ApiServices, configuration: string): void {
   const job = services.jobs.activeJobFor(configuration);
-  if (job) throw new ApiError('invalid_args', `a ${job.job_type} job is ${job.status} for ${configuration}; cancel it first`);
+  if (job) throw new ApiError('busy', `a ${job.job_type} job is ${job.status} for ${configuration}; cancel it first`);
 }
 
+/** DeviceFileError codes are API codes (`not_found`, `invalid_args`, `conflict`). */
 function fileError(err: unknown): never {
-  if (err instanceof DeviceFileError) {
-    throw new ApiError(err.code === 'not_found' ? 'not_found' : 'invalid_args', err.message);
-  }
+  if (err instanceof DeviceFileError) throw new ApiError(err.code, err.message);
   throw err;
 }
 
@@ -113,13 +112,18 @@ async function bulk(configurations: string[], task: (configuration: string) => P
   return results;
 }
 
-function startJob(services: ApiServices, type: Exclude<JobType, 'reset_build_env'>, configuration: string, port: string | null) {
-  requireDevice(services, configuration);
+/** Queues a job; the queue's refusal keeps its code (`shutting_down`, `invalid_args`). */
+function enqueueJob(services: ApiServices, type: JobType, configuration: string, port: string | null) {
   try {
     return services.jobs.enqueue(type, configuration, { port });
   } catch (err) {
-    throw new ApiError('invalid_args', (err as Error).message);
+    throw new ApiError(err instanceof JobQueueError ? err.code : 'invalid_args', (err as Error).message);
   }
+}
+
+function startJob(services: ApiServices, type: Exclude<JobType, 'reset_build_env'>, configuration: string, port: string | null) {
+  requireDevice(services, configuration);
+  return enqueueJob(services, type, configuration, port);
 }
 
 const PREFERENCES_KEY = '_preferences';
@@ -189,13 +193,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   'firmware/clean_bulk': define(configurationList, ({ configurations }, { services }) =>
     bulk(configurations, async (configuration) => ({ job_id: startJob(services, 'clean', configuration, null).job_id })),
   ),
-  'firmware/reset_build_env': define(noArgs, (_args, { services }) => {
-    try {
-      return services.jobs.enqueue('reset_build_env', path.basename(services.configDir));
-    } catch (err) {
-      throw new ApiError('invalid_args', (err as Error).message);
-    }
-  }),
+  'firmware/reset_build_env': define(noArgs, (_args, { services }) =>
+    enqueueJob(services, 'reset_build_env', path.basename(services.configDir), null),
+  ),
   'firmware/get_jobs': define(noArgs, (_args, { services }) => services.jobs.list()),
   'firmware/cancel': define(jobIdArg, ({ job_id }, { services }) => {
     if (!services.jobs.get(job_id)) throw new ApiError('not_found', `no job ${job_id}`);
@@ -220,7 +220,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     async ({ build_path }, { services }) => {
       // clean-all is deleting every build folder right now; let it finish.
       const reset = services.jobs.list().find((job) => job.job_type === 'reset_build_env' && !isFinished(job.status));
-      if (reset) throw new ApiError('invalid_args', `a reset of the build environment is ${reset.status}; wait for it to finish`);
+      if (reset) throw new ApiError('busy', `a reset of the build environment is ${reset.status}; wait for it to finish`);
       try {
         await services.orphans.delete(build_path);
       } catch (err) {

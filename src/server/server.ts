@@ -136,7 +136,7 @@ export class DeviceBuilderServer {
       extraSources: [this.orphans.source, this.platformio.source],
       logger,
     });
-    this.jobs = new JobQueue({ configDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env });
+    this.jobs = new JobQueue({ configDir, dataDir: this.dataDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env });
     this.jobs.onFinished((job) => this.onJobFinished(job));
     this.files = new DeviceFiles({ configDir, dataDir: this.dataDir, store: this.store, logger, env });
     this.auth = new AuthManager({

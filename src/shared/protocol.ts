@@ -8,6 +8,11 @@
 import type { Device } from './device.js';
 import type { FirmwareJobSummary } from './jobs.js';
 
+/**
+ * Every `error_code` the server sends. A client that does not know a code
+ * still has `details`, a sentence meant for the user; codes are only ever
+ * added, never renamed.
+ */
 export const ERROR_CODES = [
   'invalid_message',
   'unknown_command',
@@ -16,6 +21,12 @@ export const ERROR_CODES = [
   'internal_error',
   'not_authenticated',
   'rate_limited',
+  /** A job is queued or running where the request needs none (the device's own job, a fleet reset); retry once it ends. */
+  'busy',
+  /** The server is stopping and accepts no new jobs. */
+  'shutting_down',
+  /** The request clashes with what is on disk (e.g. an archived YAML of that name already exists). */
+  'conflict',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
