@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthError, AuthManager, SESSIONS_FILE, type AuthOptions } from '../src/auth/auth.js';
 import { FailureLimiter, normalizeAddress } from '../src/auth/rate-limit.js';
+import { captureLog } from './helpers/capture-log.js';
 import { cleanupTempDirs, makeTempDir, silentLogger } from './helpers/fs-fixtures.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -68,25 +67,6 @@ async function failTimes(auth: AuthManager, times: number, address: string): Pro
   }
 }
 
-/** A logger whose JSON lines the test can read back. */
-function capturingLogger(): { logger: AuthOptions['logger']; lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 describe('requiresAuth', () => {
   it('is true with a password and false for null or empty', () => {
@@ -434,7 +414,7 @@ describe('bearerToken', () => {
 describe('sessions file robustness', () => {
   it('reads a corrupt file as no sessions, warns, and replaces it on the next login', async () => {
     fs.writeFileSync(file, '{not json');
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLog();
     const auth = manager({ logger });
     expect(await auth.validate('x'.repeat(43))).toBe(false);
     expect(lines().some((line) => line['level'] === 40 && /corrupt/.test(String(line['msg'])))).toBe(true);
@@ -461,7 +441,7 @@ describe('sessions file robustness', () => {
   });
 
   it('never logs the password or a token', async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLog();
     const auth = manager({ logger });
     await authError(auth.login('wrong-guess', '10.0.0.1'));
     const { token } = await auth.login(PASSWORD, '10.0.0.1');

@@ -1,3 +1,4 @@
+import { captureLog } from './helpers/capture-log.js';
 /**
  * The background refresher, behaviour items 5 and 14-19, with the real pool,
  * the real sidecar and real build folders; walks are wrapped only to count
@@ -5,8 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BuildTarget } from '../src/build-size/build-size.js';
 import { WalkPool, type WalkResult } from '../src/build-size/walk-pool.js';
@@ -36,18 +35,6 @@ afterEach(async () => {
   for (const refresher of running.splice(0)) await refresher.stop();
   cleanupTempDirs();
 });
-
-/** A logger whose records tests can read. */
-function capturingLogger() {
-  const records: { level: number; msg: string; configuration?: string }[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      records.push(JSON.parse(chunk.toString()));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), records };
-}
 
 function deferred() {
   let release: () => void = () => undefined;
@@ -307,7 +294,7 @@ describe('lifecycle (item 18)', () => {
 describe('error isolation (item 19)', () => {
   it('logs a failing device and goes on with the next', async () => {
     const fleet = makeFleet(3);
-    const { logger, records } = capturingLogger();
+    const { logger, lines } = captureLog();
     const { refresher, refreshed } = makeRefresher(fleet, {
       logger,
       walk: async (root) => {
@@ -318,12 +305,12 @@ describe('error isolation (item 19)', () => {
     refresher.start();
     await refresher.whenIdle();
     expect(refreshed.sort()).toEqual(['dev0.yaml', 'dev2.yaml']);
-    expect(records.some((r) => r.level === 50 && r.configuration === 'dev1.yaml')).toBe(true);
+    expect(lines().some((r) => r.level === 50 && r['configuration'] === 'dev1.yaml')).toBe(true);
   });
 
   it('logs a failing refreshed callback and goes on', async () => {
     const fleet = makeFleet(2);
-    const { logger, records } = capturingLogger();
+    const { logger, lines } = captureLog();
     const seen: string[] = [];
     const { refresher, walk } = makeRefresher(fleet, {
       logger,
@@ -337,12 +324,12 @@ describe('error isolation (item 19)', () => {
     expect(walk).toHaveBeenCalledTimes(2);
     expect(seen).toHaveLength(2);
     expect(sidecarEntry(fleet, 'dev1.yaml')?.['build_size_bytes']).toBe(fixtureBytes(3));
-    expect(records.filter((r) => r.level === 50)).toHaveLength(2);
+    expect(lines().filter((r) => r.level === 50)).toHaveLength(2);
   });
 
   it('logs a failing initial sweep and still serves later requests', async () => {
     const fleet = makeFleet(1);
-    const { logger, records } = capturingLogger();
+    const { logger, lines } = captureLog();
     const { refresher, walk } = makeRefresher(fleet, {
       logger,
       listTargets: async () => {
@@ -352,7 +339,7 @@ describe('error isolation (item 19)', () => {
     refresher.start();
     await refresher.whenIdle();
     expect(walk).not.toHaveBeenCalled();
-    expect(records.some((r) => r.level === 50 && /sweep failed/.test(r.msg))).toBe(true);
+    expect(lines().some((r) => r.level === 50 && /sweep failed/.test(r.msg))).toBe(true);
     refresher.request('dev0.yaml');
     await refresher.whenIdle();
     expect(walk).toHaveBeenCalledTimes(1);

@@ -6,10 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { WalkResult } from '../../src/build-size/walk-pool.js';
-import type { Logger } from '../../src/util/log.js';
+import { parseLogLines, type LogLine } from './capture-log.js';
 import { REPO_ROOT } from './run-cli.js';
 
 export const isRoot = process.getuid?.() === 0;
@@ -34,36 +32,8 @@ function othersCanReach(file: string, needExec: boolean): boolean {
  */
 export const permissionCasesRunnable = !isRoot || (othersCanReach(process.execPath, true) && othersCanReach(path.join(REPO_ROOT, 'package.json'), false));
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-export function parseLogLines(text: string): LogLine[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim().startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
-
-/** A debug-level pino logger writing into memory. */
-export function capturingLogger(): { logger: Logger; lines: () => LogLine[]; clear: () => void } {
-  let chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream) as Logger,
-    lines: () => parseLogLines(chunks.join('')),
-    clear: () => {
-      chunks = [];
-    },
-  };
-}
+// The one capturing logger, under the name these suites have always used.
+export { captureLog as capturingLogger, type LogLine } from './capture-log.js';
 
 /** The pool's "walk skipped entries" debug line for `root`, if any. */
 export function skippedLine(lines: LogLine[], root: string): LogLine | undefined {

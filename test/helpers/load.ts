@@ -5,12 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { CatalogEvent } from '../../src/catalog/device-catalog.js';
 import { INSTANCE_STORE_FILE } from '../../src/metadata/device-metadata.js';
-import type { Logger } from '../../src/util/log.js';
+import { captureLog } from './capture-log.js';
 import { addDevice, makeTempDir, setMtime, writeFile } from './fs-fixtures.js';
 import { startServer, type RunningServer } from './server-fixture.js';
 
@@ -180,18 +178,6 @@ export interface FanOutReport {
   } | null;
 }
 
-/** A warn-level logger that keeps its records, so a test can read what the server logged. */
-export function capturingLogger(): { logger: Logger; records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) records.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn', base: undefined }, sink) as unknown as Logger, records };
-}
-
 async function droppedCount(running: RunningServer): Promise<number> {
   const metric = await running.server.metrics.slowClientsDropped.get();
   return metric.values[0]?.value ?? 0;
@@ -206,7 +192,7 @@ async function droppedCount(running: RunningServer): Promise<number> {
 export async function fanOut(options: FanOutOptions): Promise<FanOutReport> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const fleet = smallFleet(options.devices);
-  const { logger, records } = capturingLogger();
+  const { logger, lines } = captureLog('warn');
   const running = await startServer(fleet.configDir, { esphomeCommand: STUB_ESPHOME_CMD, sweepIntervalMs: 0, rescanIntervalMs: 5000, logger });
   const clients: LoadClient[] = [];
   let slow: LoadClient | null = null;
@@ -255,7 +241,7 @@ export async function fanOut(options: FanOutOptions): Promise<FanOutReport> {
     let slowReport: FanOutReport['slow'] = null;
     if (slow) {
       const dropped = await droppedCount(running);
-      const record = records.find((r) => typeof r['msg'] === 'string' && r['msg'].includes('fell too far behind'));
+      const record = lines().find((r) => r.msg.includes('fell too far behind'));
       const atDrop = record ? { pending: Number(record['pending']), buffered: Number(record['buffered']) } : null;
       slow.socket.resume();
       const s = slow;
@@ -377,7 +363,7 @@ export interface JobFloodReport {
  */
 export async function jobOutputFlood(options: { lines: number; readers: number; slowClient?: boolean; timeoutMs?: number }): Promise<JobFloodReport> {
   const fleet = smallFleet(1);
-  const { logger, records } = capturingLogger();
+  const { logger, lines } = captureLog('warn');
   const script = `if [ "$1" = version ]; then echo "Version: 2026.11.0"; exit 0; fi; seq 1 ${options.lines} | sed "s/^/INFO compiling unit /"`;
   const running = await startServer(fleet.configDir, { esphomeCommand: ['/bin/sh', '-c', script, 'esphome'], sweepIntervalMs: 0, logger });
   const readers: LoadClient[] = [];
@@ -396,7 +382,7 @@ export async function jobOutputFlood(options: { lines: number; readers: number; 
     await Promise.all(readers.map((r) => r.until(() => r.jobEnded, options.timeoutMs ?? 120_000)));
     const took = performance.now() - started;
     const dropped = (await running.server.metrics.slowClientsDropped.get()).values[0]?.value ?? 0;
-    const record = records.find((r) => typeof r['msg'] === 'string' && r['msg'].includes('fell too far behind'));
+    const record = lines().find((r) => r.msg.includes('fell too far behind'));
     const s = slow;
     if (s) {
       s.socket.resume();
