@@ -21,6 +21,7 @@
  */
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
+import { mulberry32 } from '../util/prng.js';
 
 export interface BuildTreeOptions {
   /** `esphome.name`: names `.pioenvs/<name>` and `.piolibdeps/<name>`. */
@@ -56,18 +57,6 @@ const MAX_SIZE_FACTOR = 8;
 /** Share of the non-fixed files that goes to `src/` and `.pioenvs/`; the rest is `.piolibdeps/`. */
 const SRC_SHARE = 0.15;
 const OBJ_SHARE = 0.25;
-
-/** mulberry32: tiny, fast and good enough to vary file sizes reproducibly. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The firmware image PlatformIO leaves in `.pioenvs/<name>/` for this platform. */
 export function firmwareFileName(platform: string | null | undefined): string {

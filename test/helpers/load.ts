@@ -11,21 +11,10 @@ import { INSTANCE_STORE_FILE } from '../../src/metadata/device-metadata.js';
 import { captureLog } from './capture-log.js';
 import { addDevice, makeTempDir, setMtime, writeFile } from './fs-fixtures.js';
 import { startServer, type RunningServer } from './server-fixture.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 /** An esphome stand-in that costs a shell, not a node start (no jobs run in these scenarios). */
 export const STUB_ESPHOME_CMD = ['/bin/sh', '-c', 'if [ "$1" = version ]; then echo "Version: 2026.11.0"; fi', 'esphome'];
-
-/** A small deterministic PRNG (mulberry32), so bursts are the same run to run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return 0;
@@ -303,7 +292,7 @@ export async function requestBurst(options: BurstOptions): Promise<BurstReport> 
     const initialWalks = refresher.stats.walks;
     const initialWalkMs = refresher.stats.walkSeconds * 1000;
 
-    const random = prng(options.seed);
+    const random = mulberry32(options.seed);
     const indexes = fleet.configurations.map((_, i) => i);
     for (let i = indexes.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));

@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../../src/util/atomic-file.js';
 import { FileLockError, withFileLock } from '../../src/util/file-lock.js';
 import { makeTempDir, silentLogger } from './fs-fixtures.js';
 import { REPO_ROOT, TSX_LOADER } from './run-cli.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export const WRITER = path.join(REPO_ROOT, 'test', 'fixtures', 'sidecar-writer.ts');
 export const LOCK_FILE = `${SIDECAR_FILE}.lock`;
@@ -132,18 +133,6 @@ export function runWriter(args: string[], plan: KillPlan = {}): Promise<WriterRu
       resolve(run);
     });
   });
-}
-
-/** A small seeded PRNG so a failing run's kill plan can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface CrashOptions {
