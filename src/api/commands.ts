@@ -12,6 +12,7 @@ import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scan
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
 import { JobQueueError, type JobQueue } from '../jobs/job-queue.js';
+import type { Device } from '../shared/device.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
 import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
@@ -19,6 +20,7 @@ import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformi
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
+import { eventHubFor } from './event-hub.js';
 
 /** What command handlers act on; assembled by the server. */
 export interface ApiServices {
@@ -33,9 +35,25 @@ export interface ApiServices {
   logger: Logger;
 }
 
+/** One frame of a snapshot: an event whose data is already JSON text. */
+export interface SnapshotFrame {
+  event: string;
+  json: string;
+}
+
 /** A stream a command opened on its connection (subscription, followed job). */
 export interface StreamSink {
   event(name: string, data: unknown): void;
+  /** An event whose data is already JSON text (serialised once for every stream, see event-hub.ts). */
+  eventJson(name: string, json: string): void;
+  /**
+   * Sends the stream's opening frames, pulled one at a time, each once the
+   * previous one reached the kernel; they do not count against the
+   * slow-client limit, and events sent meanwhile wait behind them, so the
+   * client sees the snapshot first and then every change in order. Its first
+   * frame is pulled (and sent) before this returns.
+   */
+  snapshot(frames: Iterator<SnapshotFrame>): void;
   /** Registers cleanup that runs when the stream ends: `unsubscribe`, or the socket closes. */
   onClose(cleanup: () => void): void;
 }
@@ -132,24 +150,59 @@ const preferenceValue = z.json().refine((value) => JSON.stringify(value).length 
 /** Commands that open a stream on their socket (ended by `unsubscribe` or close). */
 export const STREAMING_COMMANDS: ReadonlySet<string> = new Set(['subscribe_events', 'firmware/follow_job']);
 
+/**
+ * `devices_chunk` events carry about this many bytes of devices (and a
+ * chunked `initial_state` its first chunk), so a 50,000-device snapshot
+ * never sits in memory, or in a socket's queue, as one 14 MB frame.
+ */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+
+type SnapshotRest = Omit<InitialState, 'devices' | 'devices_total' | 'more'>;
+
+/** The legacy snapshot (no `chunked`): one `initial_state` with every device, as before. */
+function* wholeSnapshot(devices: Device[], rest: SnapshotRest): Generator<SnapshotFrame> {
+  const state: InitialState = { devices, ...rest };
+  yield { event: 'initial_state', json: JSON.stringify(state) };
+}
+
+/**
+ * `initial_state` with the first chunk of devices, `devices_total` and
+ * `more`, then `devices_chunk {devices, more}` until `more` is false. Each
+ * chunk is serialised when its turn comes, from the devices as they were at
+ * subscription (Device objects are replaced, never changed).
+ */
+export function* chunkedSnapshot(devices: readonly Device[], rest: SnapshotRest, chunkBytes = SNAPSHOT_CHUNK_BYTES): Generator<SnapshotFrame> {
+  let index = 0;
+  const take = (): string => {
+    const parts: string[] = [];
+    let bytes = 0;
+    while (index < devices.length && (parts.length === 0 || bytes < chunkBytes)) {
+      const json = JSON.stringify(devices[index++]);
+      parts.push(json);
+      bytes += json.length;
+    }
+    return `[${parts.join(',')}]`;
+  };
+  const first = take();
+  const restJson = JSON.stringify(rest).slice(1, -1);
+  yield {
+    event: 'initial_state',
+    json: `{"devices":${first},${restJson},"devices_total":${devices.length},"more":${index < devices.length}}`,
+  };
+  while (index < devices.length) {
+    const chunk = take();
+    yield { event: 'devices_chunk', json: `{"devices":${chunk},"more":${index < devices.length}}` };
+  }
+}
+
 export const COMMANDS: Record<string, CommandSpec> = {
-  subscribe_events: define(noArgs, async (_args, { services, stream }) => {
+  subscribe_events: define(z.strictObject({ chunked: z.boolean().optional() }), async ({ chunked }, { services, stream }) => {
     const [orphans, platformio] = await Promise.all([services.orphans.list(), services.platformio.summary()]);
-    const initial: InitialState = {
-      devices: services.catalog.list(),
-      firmware_jobs: services.jobs.list(),
-      orphans,
-      platformio,
-    };
-    stream.event('initial_state', initial);
-    stream.onClose(services.orphans.subscribe((list) => stream.event('orphans_updated', { orphans: list })));
-    stream.onClose(services.platformio.subscribe(({ event, data }) => stream.event(event, data)));
-    stream.onClose(services.catalog.subscribe(({ event, data }) => stream.event(event, data)));
-    stream.onClose(
-      services.jobs.subscribe((jobEvent) => {
-        stream.event(jobEvent.event, jobEvent.data);
-      }),
-    );
+    // From here to the end, synchronous: no change can fall between the snapshot and the live events.
+    const devices = services.catalog.list();
+    const rest: SnapshotRest = { firmware_jobs: services.jobs.list(), orphans, platformio };
+    stream.snapshot(chunked ? chunkedSnapshot(devices, rest) : wholeSnapshot(devices, rest));
+    stream.onClose(eventHubFor(services).add(stream));
     return undefined;
   }),
 

@@ -20,7 +20,17 @@
  * A client that stops reading is not buffered forever: once its socket holds
  * more than {@link MAX_BUFFERED_BYTES} or {@link MAX_PENDING_FRAMES} unsent
  * frames it is disconnected (close code 1008), so one stalled browser tab
- * cannot grow the server's memory or slow the others.
+ * cannot grow the server's memory or slow the others. Our own big frames
+ * are not "falling behind": a stream's snapshot (`initial_state` and its
+ * `devices_chunk`s) is exempt, and so is any frame sent while nothing else
+ * is queued (one large answer). All sockets together are held to the
+ * server-wide {@link OutboundBudget} (ws-limits.ts): past it the socket with
+ * the most queued bytes is dropped with 1013.
+ *
+ * Streams count from the moment their command arrives, not when its handler
+ * finishes, so pipelined `subscribe_events` cannot open more than
+ * {@link MAX_STREAMS_PER_SOCKET}. Event data arrives already serialised
+ * (event-hub.ts); a stream only wraps it in its envelope.
  */
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -29,7 +39,8 @@ import { AuthError } from '../auth/auth.js';
 import type { ErrorCode, LoginResult, MessageId, PreAuthServerInfo, ResponseFrame, ServerGreeting, ServerInfo } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
 import { ApiError } from './api-error.js';
-import { COMMANDS, STREAMING_COMMANDS, type ApiServices, type StreamSink } from './commands.js';
+import { COMMANDS, STREAMING_COMMANDS, type ApiServices, type SnapshotFrame, type StreamSink } from './commands.js';
+import { FRAME_OVERHEAD_BYTES, type BudgetMember, type ConnectionLimiter, type OutboundBudget } from './ws-limits.js';
 
 /** Larger text frames are refused with `invalid_message` (ws itself closes past 1 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -64,43 +75,156 @@ export interface ConnectionDeps {
   serverInfo: () => ServerInfo;
   logger: Logger;
   onSlowClientDropped?: () => void;
+  /** Open streams per source address and in total (server-wide); none in unit tests. */
+  streamLimiter?: ConnectionLimiter;
+  /** The server-wide limit on queued outbound bytes; none in unit tests. */
+  budget?: OutboundBudget;
+}
+
+/** An open stream: its cleanups, and its snapshot while that is being sent. */
+interface StreamState {
+  /** `"message_id":<id>,` ready to splice into every frame of the stream. */
+  readonly head: string;
+  readonly cleanups: (() => void)[];
+  ended: boolean;
+  snapshot: Iterator<SnapshotFrame> | null;
+  /** Frames sent while the snapshot is in progress; they follow it. */
+  held: string[];
 }
 
 export function handleConnection(socket: WebSocket, remoteAddress: string, deps: ConnectionDeps): void {
   const log = deps.logger.child({ client: remoteAddress });
-  /** Open streams' cleanups by the message_id that opened them. */
-  const streams = new Map<MessageId, (() => void)[]>();
+  /** Open streams by the message_id that opened them (counted from the moment the command arrived). */
+  const streams = new Map<MessageId, StreamState>();
   const requiresAuth = deps.auth.requiresAuth;
   let authenticated = !requiresAuth;
   let token: string | null = null;
   let unwatch: (() => void) | null = null;
+  /** Frames handed to ws (or held behind a snapshot) that have not reached the kernel yet. */
   let pending = 0;
+  /** Their bytes, exempt frames excluded: what the slow-client limit looks at. */
+  let queued = 0;
+  /** Everything this socket holds in the server-wide budget (exempt frames and overhead included). */
+  let budgeted = 0;
   let closed = false;
 
-  const send = (frame: ResponseFrame | ServerGreeting): void => {
-    if (closed || socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES || pending > MAX_PENDING_FRAMES) {
-      log.warn({ pending, buffered: socket.bufferedAmount }, 'client fell too far behind; disconnecting it');
-      closed = true;
-      deps.onSlowClientDropped?.();
-      socket.close(1008, 'too slow: fell behind the event stream');
-      // A client that is not reading will not complete the close handshake either.
-      setTimeout(() => socket.terminate(), 1000).unref();
-      return;
-    }
+  const budgetMember: BudgetMember = {
+    get queuedBytes() {
+      return queued;
+    },
+    shed: () => drop(1013, 'server overloaded: try again later', 'the server holds too much unsent data; dropping the client with the most'),
+  };
+  deps.budget?.join(budgetMember);
+
+  /** Leaves the budget once, releasing what this socket holds there. */
+  const leaveBudget = (): void => {
+    if (!deps.budget) return;
+    deps.budget.leave(budgetMember, budgeted);
+    budgeted = 0;
+  };
+
+  const drop = (code: number, reason: string, message: string): void => {
+    if (closed) return;
+    log.warn({ pending, queued, buffered: socket.bufferedAmount, code }, message);
+    closed = true;
+    leaveBudget();
+    deps.onSlowClientDropped?.();
+    socket.close(code, reason);
+    // A client that is not reading will not complete the close handshake either.
+    setTimeout(() => socket.terminate(), 1000).unref();
+  };
+
+  const fellBehind = (): boolean => {
+    if (queued <= MAX_BUFFERED_BYTES && pending <= MAX_PENDING_FRAMES) return false;
+    drop(1008, 'too slow: fell behind the event stream', 'client fell too far behind; disconnecting it');
+    return true;
+  };
+
+  /**
+   * Sends one text frame. `exempt` frames (snapshots) and a frame sent while
+   * nothing else is queued do not count against the slow-client limit.
+   */
+  const sendText = (text: string, options: { exempt?: boolean; sent?: () => void } = {}): boolean => {
+    if (closed || socket.readyState !== socket.OPEN) return false;
+    if (fellBehind()) return false;
+    const bytes = Buffer.byteLength(text);
+    const counted = options.exempt || pending === 0 ? 0 : bytes;
+    const cost = bytes + FRAME_OVERHEAD_BYTES;
     pending++;
-    socket.send(JSON.stringify(frame), () => {
+    queued += counted;
+    budgeted += cost;
+    socket.send(text, () => {
+      if (closed) return;
       pending--;
+      queued -= counted;
+      budgeted -= cost;
+      deps.budget?.release(cost);
+      options.sent?.();
     });
+    // Last: this may shed a socket (this one included).
+    deps.budget?.add(cost);
+    return true;
+  };
+
+  const send = (frame: ResponseFrame | ServerGreeting): void => {
+    sendText(JSON.stringify(frame));
   };
   const sendError = (messageId: MessageId | null, code: ErrorCode, details: string): void =>
     send({ message_id: messageId, error_code: code, details });
 
+  /** One event of a stream: behind its snapshot if that is still going out. */
+  const streamEvent = (state: StreamState, name: string, json: string): void => {
+    if (state.ended || closed) return;
+    const text = `{${state.head}"event":${JSON.stringify(name)},"data":${json}}`;
+    if (!state.snapshot) {
+      sendText(text);
+      return;
+    }
+    // Held frames are owed to the client: they count like queued ones.
+    if (fellBehind()) return;
+    state.held.push(text);
+    pending++;
+    queued += Buffer.byteLength(text);
+  };
+
+  const releaseHeld = (state: StreamState): string[] => {
+    const held = state.held;
+    state.held = [];
+    for (const text of held) {
+      pending--;
+      queued -= Buffer.byteLength(text);
+    }
+    return held;
+  };
+
+  /** Sends the snapshot's next frame once the previous one reached the kernel; then what was held. */
+  const pumpSnapshot = (state: StreamState): void => {
+    if (state.ended || closed || !state.snapshot) return;
+    let next: IteratorResult<SnapshotFrame>;
+    try {
+      next = state.snapshot.next();
+    } catch (err) {
+      log.error({ err }, 'snapshot failed');
+      next = { done: true, value: undefined };
+    }
+    if (next.done) {
+      state.snapshot = null;
+      for (const text of releaseHeld(state)) sendText(text);
+      return;
+    }
+    const text = `{${state.head}"event":${JSON.stringify(next.value.event)},"data":${next.value.json}}`;
+    sendText(text, { exempt: true, sent: () => pumpSnapshot(state) });
+  };
+
   const endStream = (id: MessageId): boolean => {
-    const cleanups = streams.get(id);
-    if (!cleanups) return false;
+    const state = streams.get(id);
+    if (!state) return false;
     streams.delete(id);
-    for (const cleanup of cleanups) {
+    deps.streamLimiter?.release(remoteAddress);
+    state.ended = true;
+    state.snapshot = null;
+    releaseHeld(state);
+    for (const cleanup of state.cleanups.splice(0)) {
       try {
         cleanup();
       } catch (err) {
@@ -125,6 +249,7 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
 
   socket.on('close', () => {
     closed = true;
+    leaveBudget();
     unwatch?.();
     unwatch = null;
     endAllStreams();
@@ -191,22 +316,52 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
         }
         const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
         if (!spec) throw new ApiError('unknown_command', `unknown command ${JSON.stringify(command)}`);
-        if (STREAMING_COMMANDS.has(command) && streams.size >= MAX_STREAMS_PER_SOCKET) {
-          throw new ApiError('invalid_args', `this socket already has ${MAX_STREAMS_PER_SOCKET} open streams; unsubscribe from one first`);
+        let state: StreamState | null = null;
+        if (STREAMING_COMMANDS.has(command)) {
+          if (streams.has(messageId)) throw new ApiError('invalid_args', 'a stream with this message_id is already open');
+          if (streams.size >= MAX_STREAMS_PER_SOCKET) {
+            throw new ApiError('invalid_args', `this socket already has ${MAX_STREAMS_PER_SOCKET} open streams; unsubscribe from one first`);
+          }
+          const refused = deps.streamLimiter?.acquire(remoteAddress);
+          if (refused) {
+            throw new ApiError(
+              'invalid_args',
+              refused === 'total' ? 'the server has too many open streams; try again later' : 'too many open streams from this address; unsubscribe or close other tabs',
+            );
+          }
+          // Counted now, before any await: pipelined requests see it.
+          state = { head: `"message_id":${JSON.stringify(messageId)},`, cleanups: [], ended: false, snapshot: null, held: [] };
+          streams.set(messageId, state);
         }
-        const checked = spec.args.safeParse(args);
-        if (!checked.success) throw new ApiError('invalid_args', z.prettifyError(checked.error).replace(/\n/g, '; '));
-        const stream: StreamSink = {
-          event: (name, data) => send({ message_id: messageId, event: name, data }),
-          onClose: (cleanup) => {
-            if (closed) return cleanup();
-            const list = streams.get(messageId) ?? [];
-            list.push(cleanup);
-            streams.set(messageId, list);
-          },
-        };
-        const result = await spec.handler(checked.data, { services: deps.services, stream });
-        send({ message_id: messageId, result: result ?? null });
+        const opened = state;
+        try {
+          const checked = spec.args.safeParse(args);
+          if (!checked.success) throw new ApiError('invalid_args', z.prettifyError(checked.error).replace(/\n/g, '; '));
+          // Nothing answers from a half-read config dir: the first scan runs after listen.
+          if (!deps.services.catalog.scanned) await deps.services.catalog.whenScanned();
+          const stream: StreamSink = {
+            event: (name, data) => {
+              if (opened) streamEvent(opened, name, JSON.stringify(data) ?? 'null');
+            },
+            eventJson: (name, json) => {
+              if (opened) streamEvent(opened, name, json);
+            },
+            snapshot: (frames) => {
+              if (!opened || opened.ended || opened.snapshot) return;
+              opened.snapshot = frames;
+              pumpSnapshot(opened);
+            },
+            onClose: (cleanup) => {
+              if (closed || !opened || opened.ended) return cleanup();
+              opened.cleanups.push(cleanup);
+            },
+          };
+          const result = await spec.handler(checked.data, { services: deps.services, stream });
+          send({ message_id: messageId, result: result ?? null });
+        } catch (err) {
+          if (opened && streams.get(messageId) === opened) endStream(messageId);
+          throw err;
+        }
       } catch (err) {
         if (err instanceof ApiError) return sendError(messageId, err.code, err.message);
         if (err instanceof AuthError) return sendError(messageId, err.code, err.message);

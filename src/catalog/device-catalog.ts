@@ -11,6 +11,9 @@
  * (debounced), a rescan every few seconds while someone is subscribed (watch
  * events are not guaranteed on every file system), and explicit reloads
  * after a refresh or a file operation. All are serialized by one mutex.
+ *
+ * Events are objects shared by every listener and never changed afterwards;
+ * the WebSocket fan-out (event-hub.ts) serialises each one once.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { BuildTarget } from '../build-size/build-size.js';
@@ -47,11 +50,34 @@ export class DeviceCatalog {
   private rescanTimer: NodeJS.Timeout | null = null;
   private debounceTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private firstScanDone = false;
+  private markScanned!: () => void;
+  private readonly firstScan = new Promise<void>((resolve) => (this.markScanned = resolve));
 
   constructor(private readonly options: DeviceCatalogOptions) {
     this.scanner = new ConfigScanner(options.configDir, options.dataDir);
     this.log = options.logger;
     this.rescanIntervalMs = options.rescanIntervalMs ?? 5000;
+  }
+
+  /**
+   * Whether the first full scan has finished (successfully or not). The
+   * server listens before it, so a 50,000-file config dir does not keep the
+   * page from loading; commands wait for {@link whenScanned} (ws-api.ts).
+   */
+  get scanned(): boolean {
+    return this.firstScanDone;
+  }
+
+  /** Resolves once the first scan has finished (or failed, or the catalog closed). */
+  whenScanned(): Promise<void> {
+    return this.firstScan;
+  }
+
+  private scanFinished(): void {
+    if (this.firstScanDone) return;
+    this.firstScanDone = true;
+    this.markScanned();
   }
 
   /** Devices sorted by configuration name. */
@@ -83,6 +109,14 @@ export class DeviceCatalog {
 
   /** Re-reads the whole config dir and emits one event per change. */
   async rescan(): Promise<void> {
+    try {
+      await this.scanOnce();
+    } finally {
+      this.scanFinished();
+    }
+  }
+
+  private async scanOnce(): Promise<void> {
     await this.mutex.run(async () => {
       const fresh = await this.scanner.scan(await this.options.store.read());
       const seen = new Set<string>();
@@ -148,6 +182,7 @@ export class DeviceCatalog {
 
   close(): void {
     this.closed = true;
+    this.scanFinished();
     this.watcher?.close();
     this.watcher = null;
     if (this.rescanTimer) clearInterval(this.rescanTimer);

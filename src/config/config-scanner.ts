@@ -56,7 +56,29 @@ function stringField(entry: DeviceEntry, key: string): string | null {
 }
 
 /**
- * Combines the three sources of truth for one device. Pure.
+ * Longest text field a Device carries (UTF-16 code units, ellipsis
+ * included): a YAML comment of megabytes must not become megabytes per
+ * device on every socket. `build_path` and `configuration` are not cut
+ * (they are paths and keys; the file system bounds them).
+ */
+export const MAX_DEVICE_TEXT = 2048;
+
+/** `text` cut to {@link MAX_DEVICE_TEXT} with a trailing `…`, never splitting a surrogate pair. */
+export function capText(text: string, max = MAX_DEVICE_TEXT): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
+
+function capNullable(text: string | null): string | null {
+  return text === null ? null : capText(text);
+}
+
+/**
+ * Combines the three sources of truth for one device. Pure. Text fields are
+ * capped here, the one place every Device is made ({@link MAX_DEVICE_TEXT}).
  *
  * A field the YAML sets in a way we cannot resolve offline (a remote
  * package, `!secret`, a missing include, an undefined substitution) is
@@ -83,20 +105,20 @@ export function assembleDevice(
     : (yaml.comment ?? sidecarComment ?? storage?.comment ?? null);
   const buildPath = storage?.buildPath ? path.resolve(configDir, storage.buildPath) : null;
   return {
-    name,
-    friendly_name: friendlyName,
+    name: capText(name),
+    friendly_name: capText(friendlyName),
     configuration,
-    comment,
-    area: yaml.area ?? storage?.area ?? null,
-    target_platform: storage?.corePlatform ?? yaml.platform,
-    address: storage?.address ?? yaml.useAddress ?? `${name}.local`,
-    deployed_version: storage?.esphomeVersion ?? null,
+    comment: capNullable(comment),
+    area: capNullable(yaml.area ?? storage?.area ?? null),
+    target_platform: capNullable(storage?.corePlatform ?? yaml.platform),
+    address: capText(storage?.address ?? yaml.useAddress ?? `${name}.local`),
+    deployed_version: capNullable(storage?.esphomeVersion ?? null),
     build_path: buildPath,
     // Without a build folder any cached figure describes nothing that exists.
     build_size_bytes: buildPath ? coerceSidecarInt(entry['build_size_bytes']) : 0,
     build_disk_bytes: buildPath ? coerceSidecarInt(entry['build_disk_bytes']) : 0,
     build_size_breakdown: buildPath ? readBreakdown(entry['build_size_breakdown']) : null,
-    error: parsed.error,
+    error: capNullable(parsed.error),
   };
 }
 

@@ -15,8 +15,9 @@ export class DeviceBuilderMetrics {
   private readonly walkSeconds: Histogram;
   private readonly jobs: Counter<'job_type' | 'status'>;
   readonly slowClientsDropped: Counter;
+  readonly connectionsRefused: Counter<'reason'>;
 
-  constructor(catalog: DeviceCatalog) {
+  constructor(catalog: DeviceCatalog, sockets: { connections: () => number; queuedBytes: () => number } = { connections: () => 0, queuedBytes: () => 0 }) {
     const registers = [this.registry];
     new Gauge({
       name: 'device_builder_build_size_bytes',
@@ -65,8 +66,30 @@ export class DeviceBuilderMetrics {
     });
     this.slowClientsDropped = new Counter({
       name: 'device_builder_ws_slow_clients_dropped_total',
-      help: 'WebSocket clients disconnected for falling behind the event stream.',
+      help: 'WebSocket clients disconnected for falling behind (their own limit, 1008) or holding the most when the server-wide outbound budget was exceeded (1013).',
       registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'device_builder_ws_connections_refused_total',
+      help: 'WebSocket connections refused: per_address or total connection limit, or overloaded (outbound budget exceeded).',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    new Gauge({
+      name: 'device_builder_ws_connections',
+      help: 'Open WebSocket connections.',
+      registers,
+      collect() {
+        this.set(sockets.connections());
+      },
+    });
+    new Gauge({
+      name: 'device_builder_ws_queued_bytes',
+      help: 'Bytes queued for all WebSocket clients, not yet taken by the kernel (with a per-frame overhead).',
+      registers,
+      collect() {
+        this.set(sockets.queuedBytes());
+      },
     });
   }
 

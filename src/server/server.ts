@@ -18,6 +18,7 @@ import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { handleConnection } from '../api/ws-api.js';
+import { ConnectionLimiter, DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, OutboundBudget } from '../api/ws-limits.js';
 import type { ApiServices } from '../api/commands.js';
 import { AuthManager, type AuthOptions } from '../auth/auth.js';
 import { WalkPool } from '../build-size/walk-pool.js';
@@ -70,6 +71,19 @@ export interface ServerOptions {
    * (default 30 s; 0 disables). Two stats per folder; walks only what moved.
    */
   sweepIntervalMs?: number;
+  /** Open WebSockets per source address (default 16); more are refused with HTTP 503 or close code 1013. */
+  maxConnectionsPerAddress?: number;
+  /** Open WebSockets in total (default 256). */
+  maxConnections?: number;
+  /** Open streams (subscriptions, followed jobs) per source address (default 64) and in total (default 1024). */
+  maxStreamsPerAddress?: number;
+  maxStreams?: number;
+  /**
+   * Bytes queued for all sockets together (default 64 MiB, each frame
+   * counting 512 B more for its bookkeeping): past it the socket with the
+   * most queued is dropped (1013) and new ones refused until it is back under.
+   */
+  maxQueuedBytes?: number;
 }
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
@@ -96,6 +110,12 @@ export class DeviceBuilderServer {
   readonly orphans: OrphanBuilds;
   readonly platformio: PlatformioCache;
   readonly dataDir: string;
+  /** Open WebSockets per address and in total. */
+  readonly limiter: ConnectionLimiter;
+  /** Open streams per address and in total. */
+  readonly streamLimiter: ConnectionLimiter;
+  /** Bytes queued for all WebSockets together. */
+  readonly budget: OutboundBudget;
   private sweepTimer: NodeJS.Timeout | null = null;
   private esphomeVersion: string | null = null;
   private closing: Promise<void> | null = null;
@@ -112,7 +132,10 @@ export class DeviceBuilderServer {
       logger,
       rescanIntervalMs: options.rescanIntervalMs,
     });
-    this.metrics = new DeviceBuilderMetrics(this.catalog);
+    this.limiter = new ConnectionLimiter(options.maxConnectionsPerAddress, options.maxConnections);
+    this.streamLimiter = new ConnectionLimiter(options.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS, options.maxStreams ?? DEFAULT_MAX_STREAMS);
+    this.budget = new OutboundBudget(options.maxQueuedBytes);
+    this.metrics = new DeviceBuilderMetrics(this.catalog, { connections: () => this.limiter.size, queuedBytes: () => this.budget.queuedBytes });
     this.pool = new WalkPool({ size: options.poolSize, logger });
     this.orphans = new OrphanBuilds({
       configDir,
@@ -161,15 +184,24 @@ export class DeviceBuilderServer {
       requires_auth: this.auth.requiresAuth,
       demo: this.options.demo ?? false,
       config_dir: this.options.configDir,
+      data_dir: this.dataDir,
     };
   }
 
-  /** Loads state, starts the background worker and listens; returns the URL. */
+  /**
+   * Loads state, listens, then starts the first scan of the config dir and
+   * the background worker; returns the URL without waiting for the scan (a
+   * 50,000-file folder takes many seconds): HTTP and `/ws` answer at once,
+   * commands wait for the scan ({@link DeviceCatalog.whenScanned}).
+   */
   async start(): Promise<string> {
     await this.store.cleanStaleTemps();
     await this.jobs.init();
-    await this.catalog.rescan();
+    await this.registerRoutes();
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
     this.catalog.startWatching();
+    // Its first sweep rescans too (after ours, from the parse cache), so whenIdle() covers the scan.
     this.refresher.start();
     const interval = this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     if (interval > 0) {
@@ -177,9 +209,6 @@ export class DeviceBuilderServer {
       this.sweepTimer.unref();
     }
     void this.detectEsphomeVersion();
-    await this.registerRoutes();
-      data_dir: this.dataDir,
-    await this.app.listen({ host: this.options.host, port: this.options.port });
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
@@ -250,6 +279,22 @@ export class DeviceBuilderServer {
       logger: this.options.logger,
     };
 
+    const { limiter, budget } = this;
+    /** Refusals logged once per address and reason (bounded), so a flood cannot flood the log. */
+    const refusalsLogged = new Set<string>();
+    const refused = (reason: string, address: string): void => {
+      this.metrics.connectionsRefused.inc({ reason });
+      const key = `${reason} ${address}`;
+      if (refusalsLogged.size < 100 && !refusalsLogged.has(key)) {
+        refusalsLogged.add(key);
+        this.options.logger.warn(
+          { reason, address, connections: limiter.size, queued_bytes: budget.queuedBytes },
+          'refused a WebSocket: connection limit or outbound budget reached',
+        );
+      }
+    };
+    const refusal = (address: string) => (budget.overloaded ? 'overloaded' : limiter.check(address));
+
     app.get(
       '/ws',
       {
@@ -258,16 +303,33 @@ export class DeviceBuilderServer {
           if (!originAllowed(request.headers.origin, request.headers.host, trusted)) {
             this.options.logger.warn({ origin: request.headers.origin }, 'refused WebSocket from a foreign origin');
             await reply.code(403).send({ error: 'origin not allowed' });
+            return;
+          }
+          // Cheap refusal before the upgrade; the handler re-checks (upgrades may race past this).
+          const reason = refusal(request.ip);
+          if (reason) {
+            refused(reason, request.ip);
+            await reply.code(503).header('retry-after', '5').send({ error: 'too many connections; try again later', reason });
           }
         },
       },
       (socket, request) => {
-        handleConnection(socket, request.ip, {
+        const address = request.ip;
+        const reason = budget.overloaded ? 'overloaded' : limiter.acquire(address);
+        if (reason) {
+          refused(reason, address);
+          socket.close(1013, 'try again later: too many connections');
+          return;
+        }
+        socket.once('close', () => limiter.release(address));
+        handleConnection(socket, address, {
           services,
           auth: this.auth,
           serverInfo: () => this.serverInfo,
           logger: this.options.logger,
           onSlowClientDropped: () => this.metrics.slowClientsDropped.inc(),
+          budget,
+          streamLimiter: this.streamLimiter,
         });
       },
     );

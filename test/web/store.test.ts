@@ -43,6 +43,34 @@ describe('Store', () => {
     expect(store.devices.get('a.yaml')?.build_size_bytes).toBe(42);
   });
 
+  it('subscribes chunked and assembles a big fleet from initial_state and devices_chunk events', async () => {
+    const { client, store } = setup();
+    client.start();
+    FakeSocket.last.open();
+    const socket = FakeSocket.last;
+    const sub = socket.lastSent('subscribe_events');
+    expect(sub['args']).toEqual({ chunked: true });
+    const id = sub['message_id'];
+    socket.receive({ message_id: id, event: 'initial_state', data: { devices: [device('a')], firmware_jobs: [], devices_total: 3, more: true } });
+    expect(store.loaded).toBe(true);
+    expect(store.devicesPending).toEqual({ received: 1, total: 3 });
+    socket.receive({ message_id: id, result: null });
+    socket.receive({ message_id: id, event: 'devices_chunk', data: { devices: [device('b')], more: true } });
+    expect(store.devicesPending).toEqual({ received: 2, total: 3 });
+    const revision = store.devicesRevision;
+    socket.receive({ message_id: id, event: 'devices_chunk', data: { devices: [device('c')], more: false } });
+    expect(store.devicesPending).toBeNull();
+    expect(store.devicesRevision).toBe(revision + 1);
+    expect([...store.devices.keys()]).toEqual(['a.yaml', 'b.yaml', 'c.yaml']);
+    // Live events follow the last chunk.
+    socket.receive({ message_id: id, event: 'device_removed', data: { device: device('b') } });
+    expect([...store.devices.keys()]).toEqual(['a.yaml', 'c.yaml']);
+    // A whole initial_state (the unchunked form): nothing pending.
+    store.applyEvent('initial_state', { devices: [device('z')], firmware_jobs: [] });
+    expect(store.devicesPending).toBeNull();
+    expect([...store.devices.keys()]).toEqual(['z.yaml']);
+  });
+
   it('replaces everything with the new initial_state after a reconnect', async () => {
     const { client, store } = setup();
     client.start();

@@ -27,7 +27,8 @@ type NoArgs = Record<string, never>;
 export interface CommandMap {
   'auth/login': { args: { password: string } | { token: string }; result: LoginResult };
   'auth/logout': { args: NoArgs; result: { logged_out: boolean } };
-  subscribe_events: { args: NoArgs; result: null };
+  /** `chunked`: the snapshot comes as `initial_state` plus `devices_chunk` events (see docs/API.md). */
+  subscribe_events: { args: { chunked?: boolean }; result: null };
   'devices/list': { args: NoArgs; result: Device[] };
   'devices/archive': { args: Configuration; result: RemovalReport };
   'devices/archive_bulk': { args: Configurations; result: BulkResult[] };

@@ -4,16 +4,18 @@
  * connection status. Components read it through {@link StoreController} and
  * re-render when it changes.
  *
- * On every (re)connection the store subscribes again; `initial_state`
- * replaces everything wholesale, so anything that changed while the page
- * was offline is picked up without a reload. Changes are coalesced to
+ * On every (re)connection the store subscribes again (chunked: a big fleet
+ * comes as `initial_state` with the first devices, then `devices_chunk`
+ * events with the rest, and live events only after the last chunk);
+ * `initial_state` replaces everything wholesale, so anything that changed
+ * while the page was offline is picked up without a reload. Changes are coalesced to
  * one notification per animation frame: a burst of `device_updated` events
  * (a fleet sweep) costs one render, not hundreds.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { Device } from '../../../src/shared/device.js';
 import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
-import type { InitialState, OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
+import type { DevicesChunk, InitialState, OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
 import { RequestError, type ApiClient, type ConnectionStatus, type StreamHandle } from '../api/client.js';
 import type { Preferences } from '../api/commands.js';
 
@@ -37,8 +39,10 @@ export class Store {
   platformio: PlatformioSummary | null = null;
   preferences: Preferences = {};
   status: ConnectionStatus;
-  /** True once `initial_state` arrived (devices are known). */
+  /** True once `initial_state` arrived (devices are known, or the first of them while chunks follow). */
   loaded = false;
+  /** While a chunked snapshot is still arriving: how many devices it holds in all; null otherwise. */
+  devicesPending: { received: number; total: number } | null = null;
   prefsLoaded = false;
   /** Bumped on each change of the matching part, for memoised derivations. */
   devicesRevision = 0;
@@ -105,9 +109,18 @@ export class Store {
         this.orphans = Array.isArray(state.orphans) ? state.orphans : [];
         this.platformio = state.platformio ?? null;
         this.loaded = true;
+        this.devicesPending = state.more === true ? { received: state.devices.length, total: state.devices_total ?? state.devices.length } : null;
         this.devicesRevision++;
         this.jobsRevision++;
         this.storageRevision++;
+        break;
+      }
+      case 'devices_chunk': {
+        const chunk = data as DevicesChunk;
+        for (const device of chunk.devices) this.devices.set(device.configuration, device);
+        this.devicesPending =
+          chunk.more && this.devicesPending ? { ...this.devicesPending, received: this.devicesPending.received + chunk.devices.length } : null;
+        this.devicesRevision++;
         break;
       }
       case 'orphans_updated': {
@@ -168,7 +181,7 @@ export class Store {
 
   private async resubscribe(): Promise<void> {
     this.subscription?.close();
-    const handle = this.client.stream('subscribe_events', {}, (event, data) => this.applyEvent(event, data));
+    const handle = this.client.stream('subscribe_events', { chunked: true }, (event, data) => this.applyEvent(event, data));
     this.subscription = handle;
     const prefs = this.client.request('preferences/get', {}).then(
       (preferences) => {
