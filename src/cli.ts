@@ -5,7 +5,9 @@
  * prints, and maps failures to exit codes (2 for bad input).
  */
 import { Command, CommanderError } from 'commander';
-import { renderSizesTable, resolveConfigDir, runSizesPass, sizesReportJson, UsageError } from './commands/sizes.js';
+import { resolveConfigDir } from './commands/config-dir.js';
+import { renderSizesTable, runSizesPass, sizesReportJson } from './commands/sizes.js';
+import { UsageError } from './commands/usage-error.js';
 import { startProgress } from './commands/progress.js';
 import { runServe, type ServeCliOptions } from './commands/serve.js';
 import { resolveWalkerEngine, walkerChoiceFromEnv } from './build-size/native-walker.js';

@@ -12,7 +12,8 @@ import { prepareDemoFleet, REDIRECTING_ENV } from '../demo/demo-fleet.js';
 import { DeviceBuilderServer, isLoopbackHost } from '../server/server.js';
 import { parseAllowedHosts } from '../server/host-check.js';
 import type { Logger } from '../util/log.js';
-import { assertReadableDir, UsageError } from './sizes.js';
+import { assertReadableDir } from './config-dir.js';
+import { UsageError } from './usage-error.js';
 
 export interface ServeCliOptions {
   host: string;

@@ -6,8 +6,6 @@
  * their sizes are persisted, so a second run with nothing changed walks
  * nothing and costs a couple of stats per device.
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { ConfigScanner } from '../config/config-scanner.js';
 import { WalkPool } from '../build-size/walk-pool.js';
 import { BuildSizeRefresher, DEVICE_SOURCE } from '../refresher/build-size-refresher.js';
@@ -21,6 +19,7 @@ import { OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
 import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
+import { assertReadableDir } from './config-dir.js';
 
 export type SizeState = 'cached' | 'walked' | 'not compiled';
 
@@ -47,28 +46,6 @@ export interface SizesReport {
    * above are still this run's measurements.
    */
   saveError: string | null;
-}
-
-/** A user-facing failure: one line on stderr and exit code 2. */
-export class UsageError extends Error {}
-
-/** `[config_dir]`, else `$ESPHOME_CONFIG_DIR`, else `./config`. */
-export function resolveConfigDir(arg: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(arg || env['ESPHOME_CONFIG_DIR'] || 'config');
-}
-
-/** Fails with a one-line reason unless `dir` is a folder we can list. */
-export async function assertReadableDir(dir: string): Promise<void> {
-  try {
-    const stats = await fsp.stat(dir);
-    if (!stats.isDirectory()) throw new UsageError(`config dir is not a folder: ${dir}`);
-    await fsp.readdir(dir);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new UsageError(`cannot read config dir ${dir}: ${why}`);
-  }
 }
 
 export interface SizesOptions {
