@@ -1,6 +1,6 @@
 /**
  * The "Columns" button and its popover: one labelled checkbox per column
- * (actions excepted). Choosing is instant and saved as a server preference
+ * that can be hidden (all of them today; the actions are not a column). Choosing is instant and saved as a server preference
  * by the table, so it follows the user to another browser.
  */
 import { css, html, LitElement } from 'lit';
@@ -121,7 +121,7 @@ export class ColumnPickerElement extends LitElement {
         </button>
         <div class="popover" id="column-popover" role="group" aria-label="Visible columns" ?hidden=${!this.open}>
           <div class="title" aria-hidden="true">Show columns</div>
-          ${COLUMNS.map(
+          ${COLUMNS.filter((column) => column.hideable).map(
             (column) => html`
               <label>
                 <input

@@ -15,24 +15,92 @@ import { isFinished, type FirmwareJobSummary, type JobStatus } from '../../../sr
 export type ColumnId = 'status' | 'name' | 'configuration' | 'platform' | 'address' | 'build_size';
 export type SortDirection = 'ascending' | 'descending';
 
+export type JobLookup = (configuration: string) => FirmwareJobSummary | undefined;
+export type DeviceComparator = (a: Device, b: Device) => number;
+
+/**
+ * A column as data: what it is called, whether it shows by default and can
+ * be hidden, and how it sorts. How it renders (header, cell, phone card) is
+ * added to the same entry by `components/device-columns.ts`.
+ */
 export interface ColumnDef {
   id: ColumnId;
   label: string;
   visibleByDefault: boolean;
+  /** Listed in the column picker; a column that is not is always shown. */
+  hideable: boolean;
   /** Numbers align right with tabular figures. */
   numeric: boolean;
   /** Direction of the first click: sizes start largest-first. */
   firstDirection: SortDirection;
+  /** The sort key, ascending; Status needs each device's latest job. */
+  compare(jobOf: JobLookup): DeviceComparator;
 }
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** Order of the Status column: what needs attention first. */
+const STATUS_RANK: Record<JobStatus, number> = { running: 0, queued: 1, failed: 2, cancelled: 3, completed: 4 };
+const NO_JOB_RANK = 5;
+
+const byText =
+  (text: (device: Device) => string): ColumnDef['compare'] =>
+  () =>
+  (a, b) =>
+    collator.compare(text(a), text(b));
+
 export const COLUMNS: readonly ColumnDef[] = [
-  { id: 'status', label: 'Status', visibleByDefault: true, numeric: false, firstDirection: 'ascending' },
-  { id: 'name', label: 'Name', visibleByDefault: true, numeric: false, firstDirection: 'ascending' },
-  { id: 'configuration', label: 'Config file', visibleByDefault: true, numeric: false, firstDirection: 'ascending' },
-  { id: 'platform', label: 'Platform', visibleByDefault: true, numeric: false, firstDirection: 'ascending' },
-  { id: 'address', label: 'Address', visibleByDefault: true, numeric: false, firstDirection: 'ascending' },
-  { id: 'build_size', label: 'Build Size', visibleByDefault: false, numeric: true, firstDirection: 'descending' },
+  {
+    id: 'status',
+    label: 'Status',
+    visibleByDefault: true,
+    hideable: true,
+    numeric: false,
+    firstDirection: 'ascending',
+    compare: (jobOf) => {
+      const rank = (d: Device) => {
+        const job = jobOf(d.configuration);
+        return job ? STATUS_RANK[job.status] : NO_JOB_RANK;
+      };
+      return (a, b) => rank(a) - rank(b);
+    },
+  },
+  { id: 'name', label: 'Name', visibleByDefault: true, hideable: true, numeric: false, firstDirection: 'ascending', compare: byText(displayName) },
+  {
+    id: 'configuration',
+    label: 'Config file',
+    visibleByDefault: true,
+    hideable: true,
+    numeric: false,
+    firstDirection: 'ascending',
+    compare: byText((d) => d.configuration),
+  },
+  {
+    id: 'platform',
+    label: 'Platform',
+    visibleByDefault: true,
+    hideable: true,
+    numeric: false,
+    firstDirection: 'ascending',
+    compare: byText((d) => platformLabel(d.target_platform)),
+  },
+  { id: 'address', label: 'Address', visibleByDefault: true, hideable: true, numeric: false, firstDirection: 'ascending', compare: byText((d) => d.address) },
+  {
+    id: 'build_size',
+    label: 'Build Size',
+    visibleByDefault: false,
+    hideable: true,
+    numeric: true,
+    firstDirection: 'descending',
+    compare: () => (a, b) => a.build_size_bytes - b.build_size_bytes,
+  },
 ];
+
+export function columnDef(id: ColumnId): ColumnDef {
+  const def = COLUMNS.find((c) => c.id === id);
+  if (!def) throw new Error(`unknown column ${id}`);
+  return def;
+}
 
 const COLUMN_IDS = new Set<string>(COLUMNS.map((c) => c.id));
 
@@ -58,7 +126,7 @@ export function parseVisibility(value: unknown): ColumnVisibility {
   const visibility = defaultVisibility();
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return visibility;
   for (const [key, shown] of Object.entries(value)) {
-    if (isColumnId(key) && typeof shown === 'boolean') visibility[key] = shown;
+    if (isColumnId(key) && typeof shown === 'boolean' && columnDef(key).hideable) visibility[key] = shown;
   }
   return visibility;
 }
@@ -82,8 +150,7 @@ export function nextSort(current: SortState, column: ColumnId): SortState {
   if (current.column === column) {
     return { column, direction: current.direction === 'ascending' ? 'descending' : 'ascending' };
   }
-  const def = COLUMNS.find((c) => c.id === column);
-  return { column, direction: def?.firstDirection ?? 'ascending' };
+  return { column, direction: columnDef(column).firstDirection };
 }
 
 /** What the table shows for a name: the friendly name, else the device name. */
@@ -139,44 +206,14 @@ export function filterDevices(devices: readonly Device[], query: string): Device
   return devices.filter((device) => matchesQuery(device, query));
 }
 
-const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
-
-/** Order of the Status column: what needs attention first. */
-const STATUS_RANK: Record<JobStatus, number> = { running: 0, queued: 1, failed: 2, cancelled: 3, completed: 4 };
-const NO_JOB_RANK = 5;
-
-export type JobLookup = (configuration: string) => FirmwareJobSummary | undefined;
-
-function compareBy(column: ColumnId, jobOf: JobLookup): (a: Device, b: Device) => number {
-  switch (column) {
-    case 'build_size':
-      return (a, b) => a.build_size_bytes - b.build_size_bytes;
-    case 'name':
-      return (a, b) => collator.compare(displayName(a), displayName(b));
-    case 'configuration':
-      return (a, b) => collator.compare(a.configuration, b.configuration);
-    case 'platform':
-      return (a, b) => collator.compare(platformLabel(a.target_platform), platformLabel(b.target_platform));
-    case 'address':
-      return (a, b) => collator.compare(a.address, b.address);
-    case 'status': {
-      const rank = (d: Device) => {
-        const job = jobOf(d.configuration);
-        return job ? STATUS_RANK[job.status] : NO_JOB_RANK;
-      };
-      return (a, b) => rank(a) - rank(b);
-    }
-  }
-}
-
 /**
  * A stable sort: ties fall back to the name then the file, always ascending,
  * so equal sizes do not shuffle when an unrelated row updates.
  */
 export function sortDevices(devices: readonly Device[], sort: SortState, jobOf: JobLookup = () => undefined): Device[] {
-  const primary = compareBy(sort.column, jobOf);
+  const primary = columnDef(sort.column).compare(jobOf);
   const sign = sort.direction === 'ascending' ? 1 : -1;
-  const byName = compareBy('name', jobOf);
+  const byName = columnDef('name').compare(jobOf);
   return [...devices].sort(
     (a, b) => sign * primary(a, b) || byName(a, b) || collator.compare(a.configuration, b.configuration),
   );
