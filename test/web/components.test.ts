@@ -126,6 +126,21 @@ describe('<db-devices-table>', () => {
     expect(labels).toEqual(['Clean selected', 'Compile selected', 'Archive selected', 'Delete selected', 'Clear selection']);
   });
 
+  it('phones: the line under the name leads with the size and follows the shown columns', async () => {
+    const { ctx } = harness(fleet());
+    ctx.store.preferences = { [PREF_COLUMNS]: { build_size: true, configuration: false } };
+    const table = await mount('db-devices-table', (el) => (el.ctx = ctx));
+    const meta = (c: string) =>
+      [...(root(table).querySelector(`tr[data-configuration="${c}"] td.mobile-meta`)?.children ?? [])].map((e) => e.textContent);
+    expect(meta('kitchen.yaml')).toEqual(['212.4 MB', '·', 'ESP32', '·', '192.168.1.42']);
+    // Nothing to show is left out, separators included.
+    expect(meta('office.yaml')).toEqual(['ESP32', '·', 'office.local']);
+    const cells = [...root(table).querySelectorAll('tr[data-configuration="kitchen.yaml"] td')].map((td) => td.className.trim());
+    expect(cells).toEqual(['select', 'status', 'name', 'platform', 'address', 'build_size', 'mobile-meta', 'actions']);
+    const sortBy = [...root(table).querySelectorAll('select[aria-label="Sort by"] option')].map((o) => o.textContent);
+    expect(sortBy).toEqual(['Status', 'Name', 'Config file', 'Platform', 'Address', 'Build Size']);
+  });
+
   it('renders only a window of rows for a large fleet', async () => {
     const many = Array.from({ length: 1000 }, (_, i) => device(`device-${String(i).padStart(4, '0')}`, { build_size_bytes: i * MB }));
     const { ctx } = harness(many);
