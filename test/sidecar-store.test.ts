@@ -104,11 +104,11 @@ describe('SidecarStore reads', () => {
     expect(await store().read()).toEqual(data);
   });
 
-  it('reads a file that is a directory as {} and logs a warning', async () => {
+  it('reads a file that is a directory as {} and logs an error naming it a folder', async () => {
     fs.mkdirSync(file);
     const capture = capturingLogger();
     expect(await new SidecarStore(dir, { logger: capture.logger }).read()).toEqual({});
-    expect(capture.lines().some((line) => line['level'] === 40)).toBe(true);
+    expect(capture.lines().some((line) => line['level'] === 50 && String(line['msg']).includes(`${file} is a folder`))).toBe(true);
   });
 
   it('logs a warning when the file is not a JSON object', async () => {
@@ -543,13 +543,13 @@ describe('SidecarStore corrupt file handling', () => {
     expect(listDir()).toEqual([SIDECAR_FILE]);
   });
 
-  it('logs a warning naming the copy', async () => {
+  it('logs a warning naming the file set aside', async () => {
     writeRaw(corrupt);
     const capture = capturingLogger();
     await new SidecarStore(dir, { logger: capture.logger }).updateDevice('a.yaml', { ip: '1' });
-    const copyLog = capture.lines().find((line) => typeof line['copy'] === 'string');
-    expect(copyLog?.['level']).toBe(40);
-    expect(fs.existsSync(copyLog?.['copy'] as string)).toBe(true);
+    const asideLog = capture.lines().find((line) => typeof line['aside'] === 'string');
+    expect(asideLog?.['level']).toBe(40);
+    expect(fs.readFileSync(asideLog?.['aside'] as string, 'utf8')).toBe(corrupt);
   });
 });
 
@@ -605,13 +605,13 @@ describe('SidecarStore write failures', () => {
   it('rejects an update when the existing file cannot be read (EMFILE), keeping every entry', async () => {
     writeRaw({ 'a.yaml': { ip: '1' }, 'b.yaml': { comment: 'keep me' } });
     const original = fs.readFileSync(file, 'utf8');
-    const realReadFile = fs.promises.readFile;
-    const spy = vi.spyOn(fs.promises, 'readFile').mockImplementation(((target: unknown, ...rest: unknown[]) => {
+    const realOpen = fs.promises.open;
+    const spy = vi.spyOn(fs.promises, 'open').mockImplementation(((target: unknown, ...rest: unknown[]) => {
       if (target === file) {
         return Promise.reject(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }));
       }
-      return (realReadFile as (...args: unknown[]) => Promise<unknown>)(target, ...rest);
-    }) as typeof fs.promises.readFile);
+      return (realOpen as (...args: unknown[]) => Promise<unknown>)(target, ...rest);
+    }) as typeof fs.promises.open);
     try {
       const s = store();
       expect(await s.read()).toEqual({});

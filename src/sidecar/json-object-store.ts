@@ -10,6 +10,13 @@
  * - Reads never fail: missing, invalid or non-object content reads as `{}`,
  *   and a non-object entry reads as an empty entry. {@link read} returns what
  *   `JSON.parse` would (plain JS numbers) so readers see ordinary values.
+ * - The file is read through util/guarded-read.ts: opened `O_NOFOLLOW |
+ *   O_NONBLOCK`, and only when it is a regular file. A FIFO, a device, a
+ *   socket, a folder or a symbolic link (even to a regular file) at the path
+ *   is refused: reads give `{}` and log the reason once (not on every read),
+ *   updates reject with that error, and it is never replaced or renamed.
+ *   Over {@link METADATA_MAX_BYTES} (64 MiB, checked on the size and while
+ *   reading) the file is never read and counts as corrupt.
  * - Every change ({@link update}) is a read-modify-write under an in-process
  *   mutex and, when configured, the cross-process lock `<file>.lock`
  *   (util/file-lock.ts), on a fresh read of the file, written atomically
@@ -25,14 +32,17 @@
  *   `0` or `""` remove it (so a cached 0 is never stored and a missing key
  *   reads as 0); anything else is written unless it already equals the
  *   stored value (compared as Python would: `1.0 == 1`).
- * - A corrupt file is never silently replaced: before the first write over
- *   it, its bytes are kept as `<file>.corrupt-<timestamp>`, with the
- *   original's mode (never more readable than the original).
+ * - A corrupt file (not a JSON object, or over the cap) is never silently
+ *   replaced: before the first write over it, the file itself is set aside
+ *   as `<file>.corrupt-<timestamp>` (a hard link, or a rename where links
+ *   are not supported; never a copy), so it keeps its bytes, mode and owner
+ *   and costs no memory or disk, whatever its size.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { ownerToKeep, removeStaleTemps, syncDir, writeFileAtomic, writeNewFileExact } from '../util/atomic-file.js';
+import { removeStaleTemps, syncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { FileTooLargeError, fileKind, METADATA_MAX_BYTES, NotRegularFileError, readGuarded, type GuardedRead } from '../util/guarded-read.js';
 import { lockPathOf, withFileLock, type FileLockOptions, type HeldLock } from '../util/file-lock.js';
 import { isNumberText, jsonEqual, parsePreserving, stringifyPreserving } from '../util/json-preserving.js';
 import { log as defaultLog, type Logger } from '../util/log.js';
@@ -123,9 +133,13 @@ function parseObject(text: string, preserving: boolean): JsonObject | null {
 interface LoadedFile {
   /** The preserving parse: numbers JS cannot reproduce are kept as their text. */
   data: JsonObject;
-  /** Raw bytes when the file existed but did not hold a JSON object. */
-  corrupt: Buffer | null;
-  /** Why an existing file could not be read (EACCES, EMFILE, EIO, ...); null when read or missing. */
+  /** The file's `fstat` when it existed but did not hold a JSON object or was over the size cap. */
+  corrupt: Stats | null;
+  /**
+   * Why an existing file could not be read (EACCES, EMFILE, EIO, ..., or
+   * {@link NotRegularFileError}: a FIFO, device, folder or link); null when
+   * read or missing.
+   */
   unreadable: Error | null;
 }
 
@@ -135,6 +149,8 @@ export class JsonObjectStore {
   protected readonly log: Logger;
   private readonly mutex = new Mutex();
   private readonly lockOptions: FileLockOptions | false;
+  /** The problem last logged (unreadable, refused, corrupt), so each is logged once, not on every read. */
+  private reported: string | null = null;
 
   constructor(file: string, options: JsonObjectStoreOptions) {
     this.path = file;
@@ -272,56 +288,136 @@ export class JsonObjectStore {
   private async transaction(mutate: (data: JsonObject) => boolean, lock: HeldLock | null, options: UpdateOptions): Promise<void> {
     const { data, corrupt, unreadable } = await this.load(true);
     // Writing over a file we could not read would replace every other
-    // device's entry with nothing: refuse instead.
+    // device's entry with nothing; a FIFO, device, folder or link at the
+    // path is not ours to replace: refuse instead.
     if (unreadable) throw unreadable;
     await options.beforeMutate?.(data);
     if (!mutate(data)) return;
-    if (corrupt) await this.keepCorruptCopy(corrupt);
     await writeFileAtomic(this.path, `${stringifyPreserving(data, 2)}\n`, 'preserve', {
-      beforeRename: lock ? () => lock.assertHeld() : undefined,
+      beforeRename: async () => {
+        await lock?.assertHeld();
+        if (corrupt) await this.setCorruptAside(corrupt);
+        else await this.assertReplaceable();
+      },
     });
   }
 
   /** Reads the file; `preserving` keeps numbers JS cannot reproduce as their text. */
   private async load(preserving: boolean): Promise<LoadedFile> {
-    let raw: Buffer;
+    let read: GuardedRead | null;
     try {
-      raw = await fsp.readFile(this.path);
+      read = await readGuarded(this.path, { maxBytes: METADATA_MAX_BYTES });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.log.warn({ err, path: this.path }, `${this.label} unreadable; treating as empty`);
-        return { data: {}, corrupt: null, unreadable: err as Error };
+      if (err instanceof FileTooLargeError) {
+        this.reportOnce(`too-large:${identityKey(err.stats)}`, () =>
+          this.log.warn(
+            { path: this.path, size: err.size, limit: err.limit },
+            `${this.label} is larger than ${err.limit} bytes; treating as empty (set aside as .corrupt-* before the next write)`,
+          ),
+        );
+        return { data: {}, corrupt: err.stats, unreadable: null };
       }
+      if (err instanceof NotRegularFileError) {
+        // Logged once, not on every read: the server reads it often.
+        this.reportOnce(`not-regular:${err.kind}:${err.linkTarget ?? ''}`, () =>
+          this.log.error({ path: this.path, kind: err.kind, target: err.linkTarget ?? undefined }, `${this.label} unreadable; treating as empty: ${err.message}`),
+        );
+        return { data: {}, corrupt: null, unreadable: err };
+      }
+      this.reportOnce(`unreadable:${(err as NodeJS.ErrnoException).code ?? String(err)}`, () =>
+        this.log.warn({ err, path: this.path }, `${this.label} unreadable; treating as empty`),
+      );
+      return { data: {}, corrupt: null, unreadable: err as Error };
+    }
+    if (!read) {
+      this.reported = null;
       return { data: {}, corrupt: null, unreadable: null };
     }
-    const parsed = parseObject(raw.toString('utf8'), preserving);
-    if (parsed) return { data: parsed, corrupt: null, unreadable: null };
-    if (raw.length === 0) return { data: {}, corrupt: null, unreadable: null };
-    this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`);
-    return { data: {}, corrupt: raw, unreadable: null };
+    const { bytes, stats } = read;
+    const parsed = parseObject(bytes.toString('utf8'), preserving);
+    if (parsed || bytes.length === 0) {
+      this.reported = null;
+      return { data: parsed ?? {}, corrupt: null, unreadable: null };
+    }
+    this.reportOnce(`corrupt:${identityKey(stats)}`, () =>
+      this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`),
+    );
+    return { data: {}, corrupt: stats, unreadable: null };
   }
 
-  private async keepCorruptCopy(raw: Buffer): Promise<void> {
-    // The copy is no more readable than the original (a 0600 file stays 0600).
-    let mode = 0o600;
-    let owner: { uid: number; gid: number } | null = null;
-    try {
-      const stats = await fsp.stat(this.path);
-      mode = stats.mode & 0o777;
-      owner = ownerToKeep(stats);
-    } catch {
-      // Gone since we read it: the narrowest sensible mode.
-    }
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    let copy = `${this.path}.corrupt-${stamp}`;
-    await writeNewFileExact(copy, raw, mode, owner).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-      copy = `${copy}-${randomBytes(3).toString('hex')}`;
-      await writeNewFileExact(copy, raw, mode, owner);
-    });
-    // The copy must survive a power loss before the rename that replaces the
-    // original can: otherwise the only copy of those bytes could be lost.
-    await syncDir(path.dirname(this.path));
-    this.log.warn({ copy }, `kept a copy of the corrupt ${this.label} before replacing it`);
+  /** Runs `emit` unless the same problem (same key) was reported last. */
+  private reportOnce(key: string, emit: () => void): void {
+    if (this.reported === key) return;
+    this.reported = key;
+    emit();
   }
+
+  /**
+   * Just before our new file is renamed over the path: whatever is there
+   * must still be a regular file (or nothing). A FIFO, device, folder or
+   * link swapped in since our read is not replaced.
+   */
+  private async assertReplaceable(): Promise<Stats | null> {
+    let stats: Stats;
+    try {
+      stats = await fsp.lstat(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    if (!stats.isFile()) {
+      throw new NotRegularFileError(this.path, fileKind(stats), stats.isSymbolicLink() ? await fsp.readlink(this.path).catch(() => null) : null);
+    }
+    return stats;
+  }
+
+  /**
+   * Keeps the corrupt file (whatever its size) as `<file>.corrupt-<timestamp>`
+   * before our rename replaces it: a hard link, so the path never goes
+   * missing and the bytes are never copied (a 1 GB file costs nothing), or
+   * where links are not supported a rename. Either way it is the same file:
+   * same bytes, mode and owner. Only the file we judged corrupt is set aside;
+   * if another one took its place since, the update is refused.
+   */
+  private async setCorruptAside(judged: Stats): Promise<void> {
+    const current = await this.assertReplaceable();
+    if (!current) return; // Gone since we read it: nothing left to keep.
+    const sameFile = (stats: Stats): boolean => stats.dev === judged.dev && stats.ino === judged.ino;
+    if (!sameFile(current)) throw new Error(`${this.label} ${this.path} was replaced while being updated; not overwriting it`);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    let aside = `${this.path}.corrupt-${stamp}`;
+    let linked = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.link(this.path, aside);
+        linked = true;
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' && attempt < 5) {
+          aside = `${this.path}.corrupt-${stamp}-${randomBytes(3).toString('hex')}`;
+          continue;
+        }
+        if (code === 'EEXIST') throw err;
+        // No hard links here (or not allowed): rename, never over an existing name.
+        if (await fsp.lstat(aside).then(() => true, () => false)) aside = `${aside}-${randomBytes(3).toString('hex')}`;
+        await fsp.rename(this.path, aside);
+        break;
+      }
+    }
+    const kept = await fsp.lstat(aside);
+    if (!sameFile(kept)) {
+      // Swapped between the check and the link: put nothing of ours in its way.
+      if (linked) await fsp.unlink(aside).catch(() => undefined);
+      throw new Error(`${this.label} ${this.path} was replaced while being updated; not overwriting it`);
+    }
+    // The new name must survive a power loss before the rename that replaces the original can.
+    await syncDir(path.dirname(this.path));
+    this.log.warn({ path: this.path, aside, size: kept.size }, `set the corrupt ${this.label} aside as ${path.basename(aside)} before replacing it`);
+  }
+}
+
+/** Identifies one version of a file, so the same corrupt file is reported once. */
+function identityKey(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
 }
