@@ -11,11 +11,17 @@
  * - Expired sessions are dropped on load and on every write.
  * - A missing, unreadable or corrupt file reads as no sessions (a warning is
  *   logged for the latter two). Replacing it later is safe: it only holds
- *   hashes, so the worst case is that users log in again.
+ *   hashes, so the worst case is that users log in again. Over 64 MiB it is
+ *   not read (corrupt) and the next save replaces it, without a copy.
+ * - Read through util/guarded-read.ts (`O_NOFOLLOW | O_NONBLOCK`, regular
+ *   files only): a FIFO, device, folder or symbolic link at the path reads
+ *   as no sessions with an error logged, and is never replaced: every save
+ *   (so every login) rejects with that error until it is removed.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { assertRegularOrMissing, FileTooLargeError, METADATA_MAX_BYTES, NotRegularFileError, readGuarded } from '../util/guarded-read.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 
@@ -115,9 +121,16 @@ export class SessionStore {
     const sessions = new Map<string, SessionRecord>();
     let raw: string;
     try {
-      raw = await fsp.readFile(this.path, 'utf8');
+      const read = await readGuarded(this.path, { maxBytes: METADATA_MAX_BYTES });
+      if (!read) return sessions;
+      raw = read.bytes.toString('utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (err instanceof NotRegularFileError) {
+        // Never replaced: every save refuses with this error while it is there.
+        this.log.error({ path: this.path, kind: err.kind }, `sessions file unreadable; starting with no sessions: ${err.message}`);
+      } else if (err instanceof FileTooLargeError) {
+        this.log.warn({ path: this.path, size: err.size, limit: err.limit }, 'sessions file is too large to be real; starting with no sessions (the next login replaces it)');
+      } else {
         this.log.warn({ err, path: this.path }, 'sessions file unreadable; starting with no sessions');
       }
       return sessions;
@@ -148,10 +161,15 @@ export class SessionStore {
   }
 
   private async writeAtomic(data: unknown): Promise<void> {
+    // A FIFO, device, folder or link at the path is not ours to replace.
+    await assertRegularOrMissing(this.path);
     // The data dir may not exist yet (nothing compiled); ESPHome creates it the same way.
     await fsp.mkdir(path.dirname(this.path), { recursive: true });
     // 0600 from creation, so the file is never readable by others, not even briefly.
-    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, 0o600);
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, 0o600, {
+      // Nor one put there while the temp was written.
+      beforeRename: () => assertRegularOrMissing(this.path),
+    });
   }
 
 }
