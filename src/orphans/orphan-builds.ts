@@ -22,8 +22,9 @@ import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-
 import type { SizeSource } from '../refresher/size-source.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { SidecarData } from '../sidecar/sidecar-store.js';
-import { interpretStorageJson } from '../storage/storage-json.js';
+import { interpretStorageJson, STORAGE_JSON_READ } from '../storage/storage-json.js';
 import type { OrphanBuild } from '../shared/protocol.js';
+import { readGuarded } from '../util/guarded-read.js';
 import type { Logger } from '../util/log.js';
 
 export const ORPHAN_SECTION = '_orphan_builds';
@@ -48,9 +49,11 @@ function entryOf(data: SidecarData, buildPath: string): Record<string, unknown> 
   return typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? entry : {};
 }
 
+/** A StorageJSON found in the storage folder, read as readStorageJson does (regular file, 1 MiB, never blocks); null when it cannot be. */
 async function readJsonFile(file: string): Promise<unknown> {
   try {
-    return JSON.parse(await fsp.readFile(file, 'utf8'));
+    const read = await readGuarded(file, STORAGE_JSON_READ);
+    return read ? JSON.parse(read.bytes.toString('utf8')) : null;
   } catch {
     return null;
   }
