@@ -29,7 +29,6 @@ export interface StorageJson {
   loadedIntegrations: string[];
 }
 
-
 export function storageJsonPath(dataDir: string, configuration: string): string {
   return path.join(dataDir, 'storage', `${configuration}.json`);
 }
