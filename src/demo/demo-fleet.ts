@@ -20,7 +20,7 @@
  * without the marker is someone else's: we refuse rather than clobber it.
  * Nothing outside the root is ever written.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,7 @@ import { writeBuildInfo, writeBuildTree } from '../fake-esphome/build-tree.js';
 import { compileDevice, FakeEsphomeExit } from '../fake-esphome/esphome-cli.js';
 import { installFakeEsphome } from '../fake-esphome/install.js';
 import type { Logger } from '../util/log.js';
-import { COMMON_BASE_YAML, DEMO_DEVICES, renderDemoYaml, scaled, SECRETS_YAML } from './demo-devices.js';
+import { DEMO_DEVICES, DEMO_FLEET_DIR, renderDemoYaml, scaled } from './demo-devices.js';
 
 export interface DemoFleet {
   /** The ESPHome config folder to serve. */
@@ -166,6 +166,22 @@ function writeOrphan(configDir: string, scale: number): TreeSize {
 }
 
 /**
+ * Copies the fleet's files that are not devices (`secrets.yaml`, the
+ * packages under `common/`) into the config folder as they are; device
+ * YAMLs are written by {@link renderDemoYaml}, with their size knobs.
+ */
+function copySupportFiles(configDir: string): void {
+  const devices = new Set(DEMO_DEVICES.map((d) => d.file));
+  for (const entry of readdirSync(DEMO_FLEET_DIR, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const relative = path.relative(DEMO_FLEET_DIR, path.join(entry.parentPath, entry.name));
+    if (devices.has(relative)) continue;
+    mkdirSync(path.join(configDir, path.dirname(relative)), { recursive: true });
+    copyFileSync(path.join(DEMO_FLEET_DIR, relative), path.join(configDir, relative));
+  }
+}
+
+/**
  * Returns the demo fleet, creating it on first use (a few seconds) and
  * reusing it afterwards. Throws if the root is a non-empty folder that is
  * not a demo, or if creating the demo fails.
@@ -188,6 +204,7 @@ export async function prepareDemoFleet(logger: Logger, options: DemoFleetOptions
     return { configDir, esphomeCommand: [wrapper] };
   }
 
+  if (!existsSync(DEMO_FLEET_DIR)) throw new Error(`demo fleet files ${DEMO_FLEET_DIR} are missing (run npm run build?)`);
   const started = performance.now();
   const scale = options.scale ?? 1;
   if (!(scale > 0)) throw new Error(`demo scale must be positive, got ${scale}`);
@@ -209,9 +226,7 @@ export async function prepareDemoFleet(logger: Logger, options: DemoFleetOptions
   writeFileSync(path.join(root, 'README.txt'), README);
   const wrapper = install();
 
-  mkdirSync(path.join(configDir, 'common'), { recursive: true });
-  writeFileSync(path.join(configDir, 'secrets.yaml'), SECRETS_YAML);
-  writeFileSync(path.join(configDir, 'common', 'base.yaml'), COMMON_BASE_YAML);
+  copySupportFiles(configDir);
   for (const device of devices) writeFileSync(path.join(configDir, device.file), renderDemoYaml(device, scale));
 
   // In-process, with an empty env: the same code the wrapper runs, without a
