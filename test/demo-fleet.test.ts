@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDeviceYaml } from '../src/config/device-yaml.js';
-import { DEMO_BANNER, DEMO_DEVICES } from '../src/demo/demo-devices.js';
+import { DEMO_BANNER, DEMO_DEVICES, DEMO_FLEET_DIR } from '../src/demo/demo-devices.js';
 import { DEMO_MARKER, DEMO_ORPHAN, DEMO_VERSION, demoRoot, fakeEsphomeEntry, prepareDemoFleet, type DemoFleet } from '../src/demo/demo-fleet.js';
 import type { Logger } from '../src/util/log.js';
 
@@ -231,6 +231,20 @@ describe('prepareDemoFleet safety', () => {
     writeFileSync(file, 'x');
     await expect(prepareDemoFleet(capture().logger, { root: file })).rejects.toThrow(/not a directory/);
     expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+});
+
+describe('demo fleet files', () => {
+  it('are real YAML files: one per device, plus the secrets and the shared package, copied as they are', () => {
+    const files = readdirSync(DEMO_FLEET_DIR, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(DEMO_FLEET_DIR.length + 1))
+      .sort();
+    expect(files).toEqual([...DEMO_DEVICES.map((d) => d.file), 'common/base.yaml', 'secrets.yaml'].sort());
+    for (const device of DEMO_DEVICES) {
+      expect(device.body).toBe(readFileSync(join(DEMO_FLEET_DIR, device.file), 'utf8'));
+      expect(parseDeviceYaml(device.body).device.name, device.file).toBe(device.name);
+    }
   });
 });
 
