@@ -29,6 +29,7 @@
 #include <node_api.h>
 
 #include "file_lock.h"
+#include "remove_tree.h"
 
 #define MAX_SKIPPED_SAMPLES 5
 
@@ -382,5 +383,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "walkTree", walk) != napi_ok) return NULL;
   /* The sidecar lock's flock(2) (native/file_lock.c) rides in the same addon. */
   if (file_lock_register(env, exports) != napi_ok) return NULL;
+  /* The build-folder remover (native/remove_tree.c) too. */
+  if (remove_tree_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
