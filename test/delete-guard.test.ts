@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkBuildFolderDeletable, defaultBuildRoots, isStrictlyInside, type GuardContext } from '../src/devices/delete-guard.js';
 import { DeviceFiles } from '../src/devices/device-files.js';
+import { removeTree, type RemoveTreeFn } from '../src/devices/tree-remover.js';
 import { OrphanBuilds, OrphanError } from '../src/orphans/orphan-builds.js';
 import { DeviceMetadata } from '../src/metadata/device-metadata.js';
 import { cleanupTempDirs, makeTempDir, silentLogger, writeFile } from './helpers/fs-fixtures.js';
@@ -493,9 +494,20 @@ describe('a hand-edited StorageJSON cannot make archive or delete remove anythin
 // unused-build-folder delete (`builds/delete_orphan`), whose path comes
 // straight from the client.
 
+/** The tree remover as the safety net sees it: recorded, and refused outside the sandbox (see installSafetyNet). */
+let safetyNet: { S: string; removals: string[] } | null = null;
+const safeRemoveTree: RemoveTreeFn = (target, options) => {
+  if (safetyNet) {
+    safetyNet.removals.push(target);
+    if (!isStrictlyInside(path.resolve(target), safetyNet.S)) return Promise.reject(new Error(`test safety net: removeTree ${target}`));
+  }
+  return removeTree(target, options);
+};
+
 /** Fails the test instead of deleting anything outside `S` (the cases include / and ~). */
 function installSafetyNet(S: string): string[] {
   const removals: string[] = [];
+  safetyNet = { S, removals };
   const realRm = fs.promises.rm.bind(fs.promises);
   const realUnlink = fs.promises.unlink.bind(fs.promises);
   vi.spyOn(fs.promises, 'rm').mockImplementation(async (target, options) => {
@@ -556,7 +568,7 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
     const sb = makeSandbox();
     writeStorage(sb, `${sb.data}/build/sub/../kitchen`);
     const outside = treeChecksum(path.join(sb.S, 'outside'), new Set());
-    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {} });
+    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {}, removeTree: safeRemoveTree });
     const removals = installSafetyNet(sb.S);
     await expect(files.delete('kitchen.yaml')).resolves.toMatchObject({ build_folder: 'deleted' });
     expect(removals).toContain(path.join(sb.data, 'build', 'kitchen'));
@@ -585,6 +597,7 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
       logger: silentLogger,
       env: {},
       activeConfigurations: () => ['kitchen.yaml', 'other.yaml'],
+      removeTree: safeRemoveTree,
     });
     return { sb, orphans, orphan };
   }

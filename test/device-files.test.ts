@@ -348,8 +348,8 @@ describe('delete', () => {
 
   it('reports a build folder that could not be removed, and still deletes the YAML', async () => {
     addDevice(config, 'kitchen');
-    vi.spyOn(fs.promises, 'rm').mockRejectedValueOnce(Object.assign(new Error('resource busy'), { code: 'EBUSY' }));
-    const report = await files().delete('kitchen.yaml');
+    const busy = (): Promise<never> => Promise.reject(Object.assign(new Error('resource busy'), { code: 'EBUSY' }));
+    const report = await files({ removeTree: busy }).delete('kitchen.yaml');
     expect(report).toEqual({
       configuration: 'kitchen.yaml',
       build_folder: 'refused',

@@ -26,6 +26,7 @@ import { syncDir } from '../util/atomic-file.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { checkBuildFolderDeletable, defaultBuildRoots, type GuardVerdict } from './delete-guard.js';
+import { describeIncomplete, removeTree as defaultRemoveTree, type RemoveTreeFn } from './tree-remover.js';
 
 export const ARCHIVE_DIR = 'archive';
 
@@ -47,6 +48,8 @@ export interface DeviceFilesOptions {
   store: MetadataStore;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
+  /** How build folders are deleted (default: tree-remover.ts, which never crosses a symlink); tests pass another engine. */
+  removeTree?: RemoveTreeFn;
 }
 
 export type { ArchivedDevice, RemovalReport };
@@ -156,6 +159,7 @@ export class DeviceFiles {
   private readonly store: MetadataStore;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly removeTree: RemoveTreeFn;
   /** One file operation at a time, so two requests never race on the same device. */
   private readonly mutex = new Mutex();
 
@@ -166,6 +170,7 @@ export class DeviceFiles {
     this.store = options.store;
     this.log = options.logger;
     this.env = options.env ?? process.env;
+    this.removeTree = options.removeTree ?? defaultRemoveTree;
   }
 
   /** Wipes the build folder (guarded), moves the YAML to archive/, removes StorageJSON, scrubs volatile sidecar fields. */
@@ -351,8 +356,14 @@ export class DeviceFiles {
         // Remove the link itself; its target is not ours to delete.
         await fsp.unlink(verdict.path);
       } else {
-        // rm never follows symlinks inside the tree: links are removed, targets kept.
-        await fsp.rm(verdict.path, { recursive: true, force: true, maxRetries: 2 });
+        // Never by path: a folder swapped for a symlink mid-delete is unlinked
+        // as a link, mounts are left alone, and it runs off the event loop.
+        const removal = await this.removeTree(verdict.path);
+        if (!removal.complete) {
+          const reason = `could not delete all of build folder ${verdict.path}: ${describeIncomplete(removal)}`;
+          this.log.warn({ configuration, build_path: verdict.path, removal }, `${reason}; the YAML is still handled`);
+          return { configuration, build_folder: 'refused', reason };
+        }
       }
     } catch (err) {
       const reason = `could not delete build folder ${verdict.path}: ${(err as Error).message}`;

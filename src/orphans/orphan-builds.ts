@@ -19,6 +19,7 @@ import { folderCacheEntry, type BuildSizeRefreshResult, type BuildTarget } from 
 import { cachedSignal } from '../build-size/freshness.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-guard.js';
+import { describeIncomplete, removeTree as defaultRemoveTree, type RemoveTreeFn } from '../devices/tree-remover.js';
 import type { SizeSource } from '../refresher/size-source.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { SidecarData } from '../sidecar/sidecar-store.js';
@@ -90,6 +91,8 @@ export interface OrphanBuildsOptions {
   env?: NodeJS.ProcessEnv;
   /** The device file names currently in the config dir. */
   activeConfigurations: () => Iterable<string>;
+  /** How folders are deleted (default: tree-remover.ts, which never crosses a symlink); tests pass another engine. */
+  removeTree?: RemoveTreeFn;
 }
 
 export class OrphanBuilds {
@@ -163,7 +166,16 @@ export class OrphanBuilds {
       throw new OrphanError('invalid_args', `refused: ${verdict.reason}`);
     }
     if (verdict.symlink) await fsp.unlink(verdict.path);
-    else await fsp.rm(verdict.path, { recursive: true, force: true });
+    else {
+      // Never by path: see devices/tree-remover.ts.
+      const removal = await (this.options.removeTree ?? defaultRemoveTree)(verdict.path);
+      if (!removal.complete) {
+        await this.rescan();
+        const reason = describeIncomplete(removal);
+        this.options.logger.warn({ buildPath, removal }, `could not delete all of an unused build folder: ${reason}`);
+        throw new Error(`could not delete all of ${buildPath}: ${reason}`);
+      }
+    }
     this.options.logger.info({ buildPath }, 'deleted an unused build folder');
     await this.rescan();
   }
