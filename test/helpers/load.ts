@@ -182,7 +182,17 @@ export async function fanOut(options: FanOutOptions): Promise<FanOutReport> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const fleet = smallFleet(options.devices);
   const { logger, lines } = captureLog('warn');
-  const running = await startServer(fleet.configDir, { esphomeCommand: STUB_ESPHOME_CMD, sweepIntervalMs: 0, rescanIntervalMs: 5000, logger });
+  // Every client comes from 127.0.0.1: lift the per-address socket and stream limits (16 and 64 by default).
+  const running = await startServer(fleet.configDir, {
+    esphomeCommand: STUB_ESPHOME_CMD,
+    sweepIntervalMs: 0,
+    rescanIntervalMs: 5000,
+    logger,
+    maxConnectionsPerAddress: 1000,
+    maxConnections: 1000,
+    maxStreamsPerAddress: 10_000,
+    maxStreams: 10_000,
+  });
   const clients: LoadClient[] = [];
   let slow: LoadClient | null = null;
   try {
