@@ -6,11 +6,12 @@
  * (preferred: neither shows in the process list) or `--password` (visible
  * to every local user in `ps`; a warning says so).
  */
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { prepareDemoFleet, REDIRECTING_ENV } from '../demo/demo-fleet.js';
 import { DeviceBuilderServer, isLoopbackHost } from '../server/server.js';
 import { parseAllowedHosts } from '../server/host-check.js';
+import { readGuarded } from '../util/guarded-read.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir } from './config-dir.js';
 import { UsageError } from './usage-error.js';
@@ -86,13 +87,13 @@ export async function resolvePassword(options: Pick<ServeCliOptions, 'password' 
   if (options.passwordFile !== undefined) {
     let text: string;
     try {
-      const stat = await fsp.stat(options.passwordFile);
-      if (!stat.isFile()) throw new Error('not a regular file');
-      if (stat.size > 64 * 1024) throw new Error('larger than 64 KiB');
-      if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+      // Guarded: a FIFO or device there neither hangs start-up nor is opened; a link (a secrets mount) is fine.
+      const read = await readGuarded(options.passwordFile, { maxBytes: 64 * 1024, followLinks: true });
+      if (read === null) throw new Error('no such file');
+      if (process.platform !== 'win32' && (read.stats.mode & 0o077) !== 0) {
         logger.warn({ path: options.passwordFile }, 'the password file is readable by other users; chmod 600 it');
       }
-      text = await fsp.readFile(options.passwordFile, 'utf8');
+      text = read.bytes.toString('utf8');
     } catch (err) {
       throw new UsageError(`cannot read --password-file ${JSON.stringify(options.passwordFile)}: ${(err as Error).message}`);
     }
