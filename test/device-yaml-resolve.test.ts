@@ -3,6 +3,7 @@
  * substitutions, on the real file system; include safety; the scanner's
  * cache over included files; the substitution-bomb caps.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -352,5 +353,17 @@ describe('substitution bomb', () => {
     const parsed = parseDeviceYaml(`${lines.join('\n')}\n`);
     expect(performance.now() - started).toBeLessThan(2000);
     expect(parsed.error).toMatch(/YAML error/);
+  });
+});
+
+describe('a device YAML that is not a regular file', () => {
+  it('a FIFO at the YAML path (swapped in after the listing) is an error, never opened or waited on', async () => {
+    const fifo = path.join(configDir, 'kitchen.yaml');
+    spawnSync('mkfifo', [fifo]);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    // Without the guard, reading a FIFO with no writer blocks until the test times out.
+    const loaded = await loadDeviceYaml(configDir, 'kitchen.yaml');
+    expect(loaded?.error).toMatch(/FIFO/);
+    expect(loadDeviceYamlSync(fifo)?.error).toMatch(/FIFO/);
   });
 });

@@ -34,6 +34,7 @@
 import { lstatSync, promises as fsp, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, type CollectionTag, type ScalarTag } from 'yaml';
+import { readGuarded, readGuardedSync, type GuardedRead } from '../util/guarded-read.js';
 import { MAX_YAML_NESTING, yamlNestingExceeds } from '../util/yaml-depth.js';
 
 /**
@@ -676,6 +677,12 @@ function mainFailure(files: FileStamp[], error: string): LoadedDeviceYaml {
   return { ...failed(error), files };
 }
 
+/** A guarded read's text; a file that vanished between the stat and the read is an error like any unreadable one. */
+function textOf(read: GuardedRead | null): string {
+  if (read === null) throw new Error('the file vanished while being read');
+  return read.bytes.toString('utf8');
+}
+
 /**
  * Loads one device YAML from the config dir and resolves it with its
  * includes and local packages; null when the file does not exist. Never
@@ -694,7 +701,8 @@ export async function loadDeviceYaml(configDir: string, configuration: string): 
   if (stats.size > MAX_YAML_BYTES) return mainFailure(files, `file is too large to be an ESPHome config (${stats.size} bytes)`);
   let text: string;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    // Guarded: a FIFO or device swapped in after the listing is refused, never opened or waited on.
+    text = textOf(await readGuarded(file, { maxBytes: MAX_YAML_BYTES, followLinks: true }));
   } catch (err) {
     return mainFailure(files, `cannot read file: ${(err as Error).message}`);
   }
@@ -722,7 +730,7 @@ export function loadDeviceYamlSync(yamlPath: string): LoadedDeviceYaml | null {
   if (stats.size > MAX_YAML_BYTES) return mainFailure(files, `file is too large to be an ESPHome config (${stats.size} bytes)`);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = textOf(readGuardedSync(file, { maxBytes: MAX_YAML_BYTES, followLinks: true }));
   } catch (err) {
     return mainFailure(files, `cannot read file: ${(err as Error).message}`);
   }
