@@ -19,19 +19,7 @@
 #include <sys/file.h>
 
 #include "file_lock.h"
-
-static void throw_errno(napi_env env, const char *what, int err) {
-  char message[160];
-  napi_value text, error, number;
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) != napi_ok ||
-      napi_create_error(env, NULL, text, &error) != napi_ok) {
-    napi_throw_error(env, NULL, message);
-    return;
-  }
-  if (napi_create_int32(env, err, &number) == napi_ok) napi_set_named_property(env, error, "errno", number);
-  napi_throw(env, error);
-}
+#include "napi_errors.h"
 
 /* flock(fd: number, operation: number): 0 | EWOULDBLOCK */
 static napi_value flock_js(napi_env env, napi_callback_info info) {
@@ -65,7 +53,7 @@ static napi_value flock_js(napi_env env, napi_callback_info info) {
   } while (rc == -1 && errno == EINTR);
   int err = rc == 0 ? 0 : errno;
   if (err != 0 && err != EWOULDBLOCK) {
-    throw_errno(env, "flock", err);
+    throw_errno_error(env, "flock", err);
     return NULL;
   }
   if (napi_create_int32(env, err, &result) != napi_ok) return NULL;

@@ -551,6 +551,7 @@ void rt_free_report(rt_report_t *report) {
 }
 
 #ifndef REMOVE_TREE_CORE_ONLY
+#include "napi_errors.h"
 
 static napi_status set_number(napi_env env, napi_value object, const char *key, double value) {
   napi_value number;
@@ -606,19 +607,6 @@ static napi_value report_to_js(napi_env env, const rt_report_t *r) {
   RT_CHECK(set_bool(env, result, "aborted", r->aborted));
   RT_CHECK(set_bool(env, result, "complete", r->complete));
   return result;
-}
-
-static void throw_errno(napi_env env, const char *what, const char *path, int err) {
-  char message[512];
-  napi_value text, error, number;
-  snprintf(message, sizeof message, "%s %s: %s", what, path, strerror(err));
-  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) != napi_ok ||
-      napi_create_error(env, NULL, text, &error) != napi_ok) {
-    napi_throw_error(env, NULL, message);
-    return;
-  }
-  if (napi_create_int32(env, err, &number) == napi_ok) napi_set_named_property(env, error, "errno", number);
-  napi_throw(env, error);
 }
 
 /* removeTree(path: string | Uint8Array, control?: Int32Array) */
@@ -698,7 +686,9 @@ static napi_value remove_tree_js(napi_env env, napi_callback_info info) {
   rt_remove_tree(&report, root, control, control_len);
   napi_value result = NULL;
   if (report.fatal_err) {
-    throw_errno(env, "removeTree: cannot open", root, report.fatal_err);
+    char message[512];
+    snprintf(message, sizeof message, "removeTree: cannot open %s", root);
+    throw_errno_error(env, message, report.fatal_err);
   } else if (report.out_of_memory) {
     napi_throw_error(env, NULL, "removeTree: out of memory");
   } else {
