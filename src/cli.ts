@@ -12,13 +12,14 @@ import { startProgress } from './commands/progress.js';
 import { runServe, type ServeCliOptions } from './commands/serve.js';
 import { resolveWalkerEngine, walkerChoiceFromEnv } from './build-size/native-walker.js';
 import { createLogger } from './util/log.js';
+import { PACKAGE_VERSION } from './util/package-root.js';
 
 const program = new Command();
 
 program
   .name('device-builder')
   .description('See and reclaim the disk ESPHome build folders use.')
-  .version('0.1.0')
+  .version(PACKAGE_VERSION)
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text) })
   .addHelpText(

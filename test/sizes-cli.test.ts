@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INSTANCE_STORE_FILE, OWN_STATE_FILE } from '../src/metadata/device-metadata.js';
 import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, setMtime, writeFile } from './helpers/fs-fixtures.js';
-import { runCli } from './helpers/run-cli.js';
+import { REPO_ROOT, runCli } from './helpers/run-cli.js';
 
 afterEach(cleanupTempDirs);
 
@@ -113,6 +113,15 @@ describe('sizes table', () => {
     expect(again.stdout).toMatch(/^large\s+large\.yaml\s+1\.4 MB\s+cached$/m);
     // No progress line when stderr is not a terminal.
     expect(again.stderr).not.toMatch(/Measuring/);
+  });
+});
+
+describe('version', () => {
+  it('--version prints the version package.json names (the one place it is written)', async () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const run = await runCli(['--version']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(manifest.version);
   });
 });
 

@@ -36,9 +36,9 @@ import { DeviceMetadata } from '../metadata/device-metadata.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import { readStorageJson } from '../storage/storage-json.js';
 import type { Logger } from '../util/log.js';
-import { PACKAGE_ROOT } from '../util/package-root.js';
+import { PACKAGE_ROOT, PACKAGE_VERSION } from '../util/package-root.js';
 
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = PACKAGE_VERSION;
 export const SESSIONS_FILE = '.device-builder-sessions.json';
 
 export interface ServerOptions {

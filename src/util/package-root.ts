@@ -6,21 +6,32 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-function findRoot(start: string): string {
+interface Manifest {
+  name?: string;
+  version?: string;
+}
+
+function findRoot(start: string): { root: string; manifest: Manifest } {
   let dir = start;
   for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
       try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'device-builder-ts') return dir;
+        const manifest = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+        if (manifest.name === 'device-builder-ts') return { root: dir, manifest };
       } catch {
         // Not ours; keep climbing.
       }
     }
     const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(start, '..', '..');
+    if (parent === dir) return { root: path.resolve(start, '..', '..'), manifest: {} };
     dir = parent;
   }
 }
 
-export const PACKAGE_ROOT = findRoot(import.meta.dirname);
+const found = findRoot(import.meta.dirname);
+
+export const PACKAGE_ROOT = found.root;
+
+/** Our version, from the one place it is written: package.json. */
+export const PACKAGE_VERSION = found.manifest.version ?? '0.0.0';
