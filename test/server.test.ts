@@ -192,6 +192,26 @@ describe('archive and delete', () => {
   });
 });
 
+describe('one build-path rule', () => {
+  it('a hand-edited relative StorageJSON build_path is sized against the config folder, as the scanner shows it', async () => {
+    const dir = makeTempDir();
+    const device = addDevice(dir, 'rel', { files: 2, fileBytes: 100 });
+    writeFile(path.join(dir, 'relative', 'build', 'f.bin'), 'x'.repeat(70));
+    const storage = path.join(dir, '.esphome', 'storage', `${device.configuration}.json`);
+    fs.writeFileSync(storage, JSON.stringify({ ...(readJson(storage) as object), build_path: 'relative/build' }));
+    const running = await startServer(dir);
+    await running.server.refresher.whenIdle();
+    const rel = running.server.catalog.get(device.configuration);
+    expect(rel?.build_path).toBe(path.join(dir, 'relative', 'build'));
+    expect(rel?.build_size_bytes).toBe(70);
+    // A later request walks the same folder (the server once walked the path relative to its own cwd).
+    fs.utimesSync(path.join(dir, 'relative', 'build'), 2_000_000_000, 2_000_000_000);
+    running.server.refresher.request(device.configuration);
+    await running.server.refresher.whenIdle();
+    expect(running.server.catalog.get(device.configuration)?.build_size_bytes).toBe(70);
+  });
+});
+
 describe('live catalog', () => {
   it('pushes device_added, device_updated and device_removed once each as YAML files change on disk', async () => {
     const dir = newConfigDir(['kitchen']);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { BuildSizeBreakdown, Device } from '../shared/device.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { deviceEntry, type DeviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
-import { readStorageJson, type StorageJson } from '../storage/storage-json.js';
+import { readStorageJson, resolvedBuildPath, type StorageJson } from '../storage/storage-json.js';
 import { loadDeviceYaml, stampsCurrent, type FileStamp, type ParsedDeviceYaml } from './device-yaml.js';
 
 const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
@@ -103,7 +103,7 @@ export function assembleDevice(
   const comment = unresolved.has('comment')
     ? (storage?.comment ?? sidecarComment ?? null)
     : (yaml.comment ?? sidecarComment ?? storage?.comment ?? null);
-  const buildPath = storage?.buildPath ? path.resolve(configDir, storage.buildPath) : null;
+  const buildPath = resolvedBuildPath(configDir, storage);
   return {
     name: capText(name),
     friendly_name: capText(friendlyName),

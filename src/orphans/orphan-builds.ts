@@ -23,7 +23,7 @@ import { describeIncomplete, removeTree as defaultRemoveTree, type RemoveTreeFn 
 import type { SizeSource } from '../refresher/size-source.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { SidecarData } from '../sidecar/sidecar-store.js';
-import { interpretStorageJson, STORAGE_JSON_READ } from '../storage/storage-json.js';
+import { interpretStorageJson, resolvedBuildPath, STORAGE_JSON_READ } from '../storage/storage-json.js';
 import type { OrphanBuild } from '../shared/protocol.js';
 import { readGuarded } from '../util/guarded-read.js';
 import type { Logger } from '../util/log.js';
@@ -194,8 +194,8 @@ export class OrphanBuilds {
     const candidateRoots = defaultBuildRoots(dataDir, env);
     for (const file of storageFiles) {
       const storage = interpretStorageJson(await readJsonFile(path.join(storageDir, file)));
-      if (!storage?.buildPath) continue;
-      const buildPath = path.resolve(configDir, storage.buildPath);
+      const buildPath = resolvedBuildPath(configDir, storage);
+      if (buildPath === null) continue;
       candidateRoots.push(path.dirname(buildPath));
       if (active.has(file.slice(0, -'.json'.length))) claimed.add(buildPath);
     }

@@ -34,7 +34,7 @@ import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
 import { DeviceMetadata } from '../metadata/device-metadata.js';
 import { resolveDataDir } from '../storage/data-dir.js';
-import { readStorageJson } from '../storage/storage-json.js';
+import { readStorageJson, resolvedBuildPath } from '../storage/storage-json.js';
 import type { Logger } from '../util/log.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../util/package-root.js';
 
@@ -154,7 +154,7 @@ export class DeviceBuilderServer {
         await this.catalog.rescan();
         return this.catalog.targets();
       },
-      buildPathOf: async (configuration) => (await readStorageJson(this.dataDir, configuration))?.buildPath ?? null,
+      buildPathOf: async (configuration) => resolvedBuildPath(configDir, await readStorageJson(this.dataDir, configuration)),
       onRefreshed: (configuration) => this.catalog.reload(configuration),
       extraSources: [this.orphans.source, this.platformio.source],
       logger,

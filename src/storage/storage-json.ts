@@ -33,6 +33,16 @@ export function storageJsonPath(dataDir: string, configuration: string): string 
   return path.join(dataDir, 'storage', `${configuration}.json`);
 }
 
+/**
+ * StorageJSON's build folder, resolved the one way every reader (scanner,
+ * refresher, orphans) uses: absolute as ESPHome writes it; a relative one
+ * (hand-edited) against the config folder. Deletion does not use this: the
+ * delete guard refuses a relative path outright.
+ */
+export function resolvedBuildPath(configDir: string, storage: StorageJson | null): string | null {
+  return storage?.buildPath ? path.resolve(configDir, storage.buildPath) : null;
+}
+
 function optionalString(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
