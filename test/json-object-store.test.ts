@@ -102,3 +102,42 @@ describe.each([
     expect(fs.readdirSync(dir)).toEqual([other]);
   });
 });
+
+describe('JsonObjectStore parse cache', () => {
+  const make = (): JsonObjectStore => new JsonObjectStore(file, { logger, label: 'per-instance store', lock: false });
+
+  it('parses each version of the file once and sees every writer’s change', async () => {
+    const s = make();
+    fs.writeFileSync(file, JSON.stringify({ 'a.yaml': { n: 1 } }));
+    const first = await s.read();
+    expect(await s.read()).toBe(first);
+    expect(s.stats).toEqual({ parses: 1, cacheHits: 1 });
+    // Shared by every reader, so nobody may change it.
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(Object.isFrozen(first['a.yaml'])).toBe(true);
+
+    // Our own write (a rename: a new inode).
+    await s.updateDevice('b.yaml', { n: 2 });
+    expect(await s.read()).toEqual({ 'a.yaml': { n: 1 }, 'b.yaml': { n: 2 } });
+    // Another process writing in place, same size, in the same second: ctime/mtime in ns still move.
+    const before = fs.statSync(file);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"n": 2', '"n": 3'));
+    fs.utimesSync(file, before.atime, before.mtime);
+    expect(fs.statSync(file).size).toBe(before.size);
+    expect(deviceEntryOf(await s.read(), 'b.yaml')).toEqual({ n: 3 });
+    expect(s.stats.parses).toBe(3);
+
+    fs.rmSync(file);
+    expect(await s.read()).toEqual({});
+    fs.writeFileSync(file, JSON.stringify({ 'c.yaml': { n: 4 } }));
+    expect(await s.readDevice('c.yaml')).toEqual({ n: 4 });
+  });
+
+  it('never caches what it could not read: a corrupt file is re-judged after it is fixed', async () => {
+    const s = make();
+    fs.writeFileSync(file, '{"a.yaml": ');
+    expect(await s.read()).toEqual({});
+    fs.writeFileSync(file, '{"a.yaml": {"n": 1}}');
+    expect(await s.readDevice('a.yaml')).toEqual({ n: 1 });
+  });
+});

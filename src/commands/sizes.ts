@@ -154,6 +154,7 @@ function stopWritingAfterFailure(store: MetadataStore): MetadataStore & { readon
     };
   return {
     read: () => store.read(),
+    readDevice: (configuration) => store.readDevice(configuration),
     readGlobal: (key) => store.readGlobal(key),
     updateGlobal: guarded((key: string, next: (current: unknown) => unknown) => store.updateGlobal(key, next)),
     updateDevice: guarded((configuration: string, fields: FieldUpdates) => store.updateDevice(configuration, fields)),

@@ -36,7 +36,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
-import { JsonObjectStore } from '../sidecar/json-object-store.js';
+import { deepFreeze, JsonObjectStore } from '../sidecar/json-object-store.js';
 import {
   deviceEntry,
   isGlobalKey,
@@ -84,6 +84,7 @@ export type MetadataLayout = 'legacy' | 'migrated';
 export interface MetadataStore {
   /** One snapshot of every device's fields (identity, live fields, our extras) and our `_` sections. */
   read(): Promise<SidecarData>;
+  readDevice(configuration: string): Promise<DeviceEntry>;
   readGlobal(key: string): Promise<unknown>;
   updateGlobal(key: string, next: (current: unknown) => unknown): Promise<void>;
   updateDevice(configuration: string, fields: FieldUpdates): Promise<void>;
@@ -97,7 +98,9 @@ export interface MetadataStore {
 }
 
 function pick(entry: DeviceEntry, keys: ReadonlySet<string>): DeviceEntry {
-  return Object.fromEntries(Object.entries(entry).filter(([key]) => keys.has(key)));
+  const picked: DeviceEntry = {};
+  for (const key of keys) if (Object.hasOwn(entry, key)) picked[key] = entry[key];
+  return picked;
 }
 
 function deviceKeys(data: SidecarData): string[] {
@@ -133,21 +136,30 @@ export function mergeMetadata(shared: SidecarData, instance: SidecarData | null,
   for (const [key, value] of Object.entries(own)) if (isGlobalKey(key)) view[key] = value;
   const keys = new Set([...deviceKeys(shared), ...(instance ? deviceKeys(instance) : []), ...deviceKeys(own)]);
   for (const key of keys) {
-    const sharedEntry = deviceEntry(shared, key);
-    const entry: DeviceEntry = {};
-    for (const [field, value] of Object.entries(sharedEntry)) {
-      if (ownFieldSet.has(field)) continue;
-      if (instance && storeFieldSet.has(field)) continue;
-      entry[field] = value;
-    }
-    if (instance) Object.assign(entry, pick(deviceEntry(instance, key), storeFieldSet));
-    // Versions of ours before the split kept the extras beside the triple in the shared sidecar.
-    const legacyExtras = Object.keys(pick(sharedEntry, ownFieldSet)).length > 0 ? sharedEntry : {};
-    const extras = key in own ? deviceEntry(own, key) : legacyExtras;
-    if (samePair(extras, entry)) Object.assign(entry, pick(extras, ownFieldSet));
+    const entry = mergeEntry(shared, instance, own, key);
     if (Object.keys(entry).length > 0) view[key] = entry;
   }
   return view;
+}
+
+/** One device's entry of {@link mergeMetadata}'s view ({} when no file knows it). */
+export function mergeEntry(shared: SidecarData, instance: SidecarData | null, own: SidecarData, key: string): DeviceEntry {
+  const sharedEntry = deviceEntry(shared, key);
+  const entry: DeviceEntry = {};
+  let legacy = false;
+  for (const [field, value] of Object.entries(sharedEntry)) {
+    if (ownFieldSet.has(field)) {
+      legacy = true;
+      continue;
+    }
+    if (instance && storeFieldSet.has(field)) continue;
+    entry[field] = value;
+  }
+  if (instance) Object.assign(entry, pick(deviceEntry(instance, key), storeFieldSet));
+  // Versions of ours before the split kept the extras beside the triple in the shared sidecar.
+  const extras = Object.hasOwn(own, key) ? deviceEntry(own, key) : legacy ? sharedEntry : {};
+  if (samePair(extras, entry)) Object.assign(entry, pick(extras, ownFieldSet));
+  return entry;
 }
 
 /** Splits one device's updates by the file that owns each field. */
@@ -177,6 +189,8 @@ export class DeviceMetadata implements MetadataStore {
   readonly instance: JsonObjectStore;
   readonly own: JsonObjectStore;
   private readonly log: Logger;
+  /** The last merged view and the snapshots it was made from. */
+  private merged: { shared: SidecarData; instance: SidecarData | null; own: SidecarData; view: SidecarData } | null = null;
 
   constructor(
     readonly configDir: string,
@@ -205,7 +219,19 @@ export class DeviceMetadata implements MetadataStore {
 
   async read(): Promise<SidecarData> {
     const [shared, instance, own] = await Promise.all([this.shared.read(), this.readInstance(), this.own.read()]);
-    return mergeMetadata(shared, instance, own);
+    // The stores hand out one frozen snapshot per file version: while none
+    // of the three changed, the merge of them has not either.
+    const last = this.merged;
+    if (last && last.shared === shared && last.instance === instance && last.own === own) return last.view;
+    const view = deepFreeze(mergeMetadata(shared, instance, own));
+    this.merged = { shared, instance, own, view };
+    return view;
+  }
+
+  /** One device's merged entry: what {@link read} holds for it, without merging the whole fleet. */
+  async readDevice(configuration: string): Promise<DeviceEntry> {
+    const [shared, instance, own] = await Promise.all([this.shared.read(), this.readInstance(), this.own.read()]);
+    return deepFreeze(mergeEntry(shared, instance, own, configuration));
   }
 
   async readGlobal(key: string): Promise<unknown> {
