@@ -8,7 +8,8 @@
  * clients never see duplicates however many triggers fire.
  *
  * Changes arrive from three directions: a file watch on the config dir
- * (debounced), a rescan every few seconds while someone is subscribed (watch
+ * (debounced; YAML files and folders only, see {@link triggersRescan}), a
+ * rescan every few seconds while someone is subscribed (watch
  * events are not guaranteed on every file system), and explicit reloads
  * after a refresh or a file operation. All are serialized by one mutex.
  *
@@ -53,6 +54,8 @@ export class DeviceCatalog {
   private firstScanDone = false;
   private markScanned!: () => void;
   private readonly firstScan = new Promise<void>((resolve) => (this.markScanned = resolve));
+  /** Full rescans and single-device reloads so far (the bench counts what a cold start costs). */
+  readonly stats = { rescans: 0, reloads: 0 };
 
   constructor(private readonly options: DeviceCatalogOptions) {
     this.scanner = new ConfigScanner(options.configDir, options.dataDir);
@@ -118,6 +121,7 @@ export class DeviceCatalog {
 
   private async scanOnce(): Promise<void> {
     await this.mutex.run(async () => {
+      this.stats.rescans++;
       const fresh = await this.scanner.scan(await this.options.store.read());
       const seen = new Set<string>();
       const next = new Map<string, Device>();
@@ -144,7 +148,10 @@ export class DeviceCatalog {
   /** Re-reads one device (after a refresh, a job or a file operation). */
   async reload(configuration: string): Promise<Device | undefined> {
     return this.mutex.run(async () => {
-      const device = await this.scanner.loadDevice(configuration, await this.options.store.read());
+      this.stats.reloads++;
+      // Only this device's entry is merged: a reload per walk must not cost a fleet-wide merge.
+      const entry = await this.options.store.readDevice(configuration);
+      const device = await this.scanner.loadDevice(configuration, { [configuration]: entry });
       const before = this.devices.get(configuration);
       if (!device) {
         if (before) {
@@ -169,7 +176,9 @@ export class DeviceCatalog {
   startWatching(): void {
     if (this.watcher || this.closed) return;
     try {
-      this.watcher = watch(this.options.configDir, { persistent: false }, () => this.scheduleRescan());
+      this.watcher = watch(this.options.configDir, { persistent: false }, (_type, name) => {
+        if (triggersRescan(name)) this.scheduleRescan();
+      });
       this.watcher.on('error', (err) => {
         this.log.warn({ err }, 'config dir watch failed; relying on periodic rescans');
         this.watcher?.close();
@@ -228,6 +237,20 @@ export class DeviceCatalog {
       }
     }
   }
+}
+
+/**
+ * Whether a change to this top-level name can change the device list: a
+ * YAML file, or a folder ESPHome may read includes from (a plain name
+ * without an extension). Hidden names (`.device-builder.json`, its lock and
+ * temps, `.esphome`) and other files never do, so our own writes never cost
+ * a fleet rescan. An unnamed event (the platform could not tell) does.
+ */
+export function triggersRescan(name: string | Buffer | null): boolean {
+  if (name === null) return true;
+  const text = name.toString();
+  if (text.startsWith('.')) return false;
+  return /\.ya?ml$/i.test(text) || !text.includes('.');
 }
 
 function sameDevice(a: Device, b: Device): boolean {
