@@ -26,7 +26,8 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
       const bytes = i % 10 === 0 ? 0 : ((i * 7919) % 1000) * MB + i;
       addDevice(configDir, { name: `node-${id}`, friendly: `Node ${id}`, address: `10.0.${Math.floor(i / 250)}.${i % 250}`, bytes });
     }
-    running = await startServer(configDir, { webRoot });
+    // The server's own rescan period: the fixture's 300 ms would rescan 1,000 YAMLs back to back under CI load.
+    running = await startServer(configDir, { webRoot, rescanIntervalMs: 5000 });
     browser = await launchBrowser();
   }, 120_000);
 
