@@ -50,8 +50,12 @@ describe('firmware jobs drive build sizes', () => {
     expect(initial.devices.map((d) => d.configuration)).toEqual(['garage.yaml', 'kitchen.yaml']);
     expect(initial.devices.every((d) => d.build_size_bytes === 0)).toBe(true);
 
+    const reloadsBefore = running.server.catalog.stats.reloads;
     const job = await client.call<FirmwareJobSummary>('firmware/compile', { configuration: 'kitchen.yaml' });
     const updated = await client.waitForEvent('device_updated', (data: DeviceEvent) => data.device.build_size_bytes > 0);
+    await running.server.refresher.whenIdle();
+    // One finished job, one catalog reload (after its walk is persisted).
+    expect(running.server.catalog.stats.reloads - reloadsBefore).toBe(1);
     const compiled = (updated.data as DeviceEvent).device;
     expect(compiled.configuration).toBe('kitchen.yaml');
     expect(compiled.build_path).toBe(path.join(dir, '.esphome', 'build', 'kitchen'));
@@ -66,10 +70,14 @@ describe('firmware jobs drive build sizes', () => {
 
     // Same config again: the fake keeps build_info.json and the tree as they were, so no walk.
     const walksBefore = running.server.refresher.stats.walks;
+    const reloadsAgain = running.server.catalog.stats.reloads;
     const again = await client.call<FirmwareJobSummary>('firmware/compile', { configuration: 'kitchen.yaml' });
     await client.waitForEvent('job_completed', (data: FirmwareJobSummary) => data.job_id === again.job_id);
+    await expect.poll(() => running.server.catalog.stats.reloads - reloadsAgain).toBe(1);
     await running.server.refresher.whenIdle();
     expect(running.server.refresher.stats.walks).toBe(walksBefore);
+    // Nothing moved, and the device is still reloaded once (StorageJSON may have changed).
+    expect(running.server.catalog.stats.reloads - reloadsAgain).toBe(1);
 
     const mark = client.frames.length;
     await client.call('firmware/clean', { configuration: 'kitchen.yaml' });

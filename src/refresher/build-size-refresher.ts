@@ -43,6 +43,8 @@ export interface BuildSizeRefresherDeps {
   /** One device's current build folder (read fresh: a compile may have just moved it). */
   buildPathOf: (configuration: string) => Promise<string | null>;
   onRefreshed?: (configuration: string, result: BuildSizeRefreshResult) => unknown;
+  /** A device asked for with {@link BuildSizeRefresher.requestReport} was checked and its folder had not moved. */
+  onUnchanged?: (configuration: string) => unknown;
   /** Further things to keep sized with the same worker (orphans, PlatformIO). */
   extraSources?: SizeSource[];
   /** A measurement that could not be persisted (lock busy, disk full); `sizes` still reports it. */
@@ -67,6 +69,7 @@ function deviceSource(deps: BuildSizeRefresherDeps): SizeSource {
     persistMany: (entries) =>
       deps.store.updateDevices(new Map(entries.map(([configuration, result]) => [configuration, buildSizeFieldUpdates(result)]))),
     refreshed: deps.onRefreshed,
+    unchanged: deps.onUnchanged,
   };
 }
 
@@ -97,6 +100,8 @@ export class BuildSizeRefresher extends WakeWorker<string> {
   private readonly measuredAt = new Map<string, BuildDirSignal>();
   /** Source kinds whose sweep is due; all of them at start. */
   private readonly sweepsDue = new Set<string>();
+  /** Pending keys whose check is reported even when nothing moved (see {@link requestReport}). */
+  private readonly reportDue = new Set<string>();
 
   constructor(private readonly deps: BuildSizeRefresherDeps) {
     super('build-size-refresher', deps.logger);
@@ -109,6 +114,17 @@ export class BuildSizeRefresher extends WakeWorker<string> {
   /** Asks for one device's check (and walk, if its pair moved). */
   override request(configuration: string): void {
     this.requestKey(DEVICE_SOURCE, configuration);
+  }
+
+  /**
+   * Like {@link request}, and the device is reported either way: through
+   * `onRefreshed` when its folder moved (after the walk is persisted), else
+   * through `onUnchanged`. After a job the server reloads the device from
+   * that one report, so a finished compile costs one catalog reload.
+   */
+  requestReport(configuration: string): void {
+    this.reportDue.add(`${DEVICE_SOURCE}${SEP}${configuration}`);
+    this.request(configuration);
   }
 
   /** Asks for a check of one key of any source. */
@@ -143,7 +159,11 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       const source = this.sources.get(kind);
       if (!source) continue;
       const measured = await this.measureOne(source, key, snapshot);
-      if (!measured) continue;
+      const report = this.reportDue.delete(pendingKey);
+      if (!measured) {
+        if (report) await this.report(source, key);
+        continue;
+      }
       if (batch.length === 0) batchStarted = performance.now();
       batch.push(measured);
       if (batch.length >= PERSIST_BATCH || performance.now() - batchStarted >= PERSIST_BATCH_MS) {
@@ -200,6 +220,14 @@ export class BuildSizeRefresher extends WakeWorker<string> {
     } catch (err) {
       if (!this.abortSignal.aborted) this.log.error({ err, ...logKeyOf(source, key) }, 'build size refresh failed');
       return null;
+    }
+  }
+
+  private async report(source: SizeSource, key: string): Promise<void> {
+    try {
+      await source.unchanged?.(key);
+    } catch (err) {
+      this.log.error({ err, ...logKeyOf(source, key) }, 'build size unchanged callback failed');
     }
   }
 

@@ -25,6 +25,8 @@ export interface SizeSource {
   persistMany?(entries: [key: string, result: BuildSizeRefreshResult][]): Promise<void>;
   /** Called after a persisted refresh (reload, push to clients). */
   refreshed?(key: string, result: BuildSizeRefreshResult): unknown;
+  /** Called when a key asked for with a report ({@link BuildSizeRefresher.requestReport}) was checked and had not moved. */
+  unchanged?(key: string): unknown;
   /** Called while a long walk of `key` runs. */
   progress?(key: string, progress: WalkProgress): void;
 }

@@ -156,6 +156,7 @@ export class DeviceBuilderServer {
       },
       buildPathOf: async (configuration) => resolvedBuildPath(configDir, await readStorageJson(this.dataDir, configuration)),
       onRefreshed: (configuration) => this.catalog.reload(configuration),
+      onUnchanged: (configuration) => this.catalog.reload(configuration),
       extraSources: [this.orphans.source, this.platformio.source],
       logger,
     });
@@ -238,12 +239,12 @@ export class DeviceBuilderServer {
       this.refresher.requestSweep();
       return;
     }
-    // A compile may have written StorageJSON (new build path, version): reload
-    // first. A renamed device leaves its old folder behind: look for orphans.
-    void this.catalog.reload(job.configuration).then(() => {
-      this.refresher.request(job.configuration);
-      this.refresher.requestSweep([ORPHAN_SOURCE]);
-    });
+    // A compile may have written StorageJSON (new build path, version) and
+    // moved the folder: one check (which reads the build path fresh), then
+    // one reload either way. A renamed device leaves its old folder behind:
+    // look for orphans.
+    this.refresher.requestReport(job.configuration);
+    this.refresher.requestSweep([ORPHAN_SOURCE]);
   }
 
   private async detectEsphomeVersion(): Promise<void> {
