@@ -459,9 +459,13 @@ async function versionOf(file: string): Promise<string | null> {
 
 /** Freezes a parsed JSON value all the way down (plain objects and arrays only). */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+  // A loop, not recursion: a hand-edited file may nest 100,000 deep.
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== 'object' || next === null || Object.isFrozen(next)) continue;
+    Object.freeze(next);
+    for (const child of Object.values(next)) pending.push(child);
   }
   return value;
 }
