@@ -3,15 +3,14 @@
  * The `device-builder` command line. Each subcommand is a thin shell over a
  * module that tests can call directly; this file only parses arguments,
  * prints, and maps failures to exit codes (2 for bad input).
+ *
+ * It starts like a tool: only commander and the settings are loaded up
+ * front; each command imports its own module when it runs, so `--help` and
+ * `sizes` never load the server stack (Fastify, prom-client, zod, ...).
  */
 import { Command, CommanderError } from 'commander';
-import { resolveConfigDir } from './commands/config-dir.js';
-import { renderSizesTable, runSizesPass, sizesReportJson } from './commands/sizes.js';
 import { UsageError } from './commands/usage-error.js';
-import { startProgress } from './commands/progress.js';
-import { runServe, type ServeCliOptions } from './commands/serve.js';
-import { resolveWalkerEngine, walkerChoiceFromEnv } from './build-size/native-walker.js';
-import { createLogger } from './util/log.js';
+import { readServeSettings, readSettings, type ServeCliOptions } from './settings.js';
 import { PACKAGE_VERSION } from './util/package-root.js';
 
 const program = new Command();
@@ -35,12 +34,8 @@ program
       '  DEVICE_BUILDER_ALLOWED_HOSTS  serve: more Host names to answer, comma separated (like --allowed-host)',
   )
   .hook('preAction', () => {
-    // A bad walker setting is bad input: refuse before touching anything.
-    try {
-      resolveWalkerEngine(walkerChoiceFromEnv());
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    // Bad settings are bad input: refuse before touching anything.
+    readSettings(undefined, process.env, { logLevel: 'info' });
   });
 
 program
@@ -58,11 +53,22 @@ program
   .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
   .option('--json', 'print one JSON object instead of a table')
   .action(async (configDirArg: string | undefined, options: { json?: boolean }) => {
-    const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'warn');
-    const configDir = resolveConfigDir(configDirArg);
+    const settings = readSettings(configDirArg, process.env, { logLevel: 'warn' });
+    const [{ renderSizesTable, runSizesPass, sizesReportJson }, { startProgress }, { createLogger }] = await Promise.all([
+      import('./commands/sizes.js'),
+      import('./commands/progress.js'),
+      import('./util/log.js'),
+    ]);
+    const logger = createLogger(settings.logLevel);
     const progress = startProgress(process.stderr);
     try {
-      const report = await runSizesPass(configDir, { logger, onProgress: progress.update });
+      const report = await runSizesPass(settings.configDir, {
+        logger,
+        env: settings.env,
+        dataDir: settings.dataDir,
+        walker: settings.walker,
+        onProgress: progress.update,
+      });
       progress.clear();
       for (const { device } of report.devices) {
         if (device.error) process.stderr.write(`warning: ${device.configuration}: ${device.error}\n`);
@@ -110,8 +116,11 @@ program
     '30',
   )
   .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
-    const logger = createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'info');
-    await runServe(configDirArg, options, logger);
+    const { createLogger } = await import('./util/log.js');
+    const logger = createLogger(readSettings(configDirArg, process.env, { logLevel: 'info' }).logLevel);
+    const settings = await readServeSettings(configDirArg, options, process.env, logger);
+    const { runServe } = await import('./commands/serve.js');
+    await runServe(settings, logger);
   });
 
 try {

@@ -8,6 +8,7 @@
  */
 import { ConfigScanner } from '../config/config-scanner.js';
 import { WalkPool } from '../build-size/walk-pool.js';
+import type { WalkerChoice } from '../build-size/native-walker.js';
 import { BuildSizeRefresher, DEVICE_SOURCE } from '../refresher/build-size-refresher.js';
 import type { Device } from '../shared/device.js';
 import { formatBytes } from '../shared/format.js';
@@ -51,6 +52,9 @@ export interface SizesReport {
 export interface SizesOptions {
   logger: Logger;
   env?: NodeJS.ProcessEnv;
+  /** ESPHome's data dir (default: from `env`, storage/data-dir.ts's rule). */
+  dataDir?: string;
+  walker?: WalkerChoice;
   /** Called as devices are walked, for a progress line. */
   onProgress?: (walked: number, configuration: string) => void;
   poolSize?: number;
@@ -59,7 +63,7 @@ export interface SizesOptions {
 export async function runSizesPass(configDir: string, options: SizesOptions): Promise<SizesReport> {
   await assertReadableDir(configDir);
   const env = options.env ?? process.env;
-  const dataDir = resolveDataDir(configDir, env);
+  const dataDir = options.dataDir ?? resolveDataDir(configDir, env);
   const metadata = new DeviceMetadata(configDir, dataDir, { logger: options.logger });
   const store = stopWritingAfterFailure(metadata);
   await store.cleanStaleTemps();
@@ -79,7 +83,7 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     activeConfigurations: () => byConfiguration.keys(),
   });
   const platformio = new PlatformioCache(store, env);
-  const pool = new WalkPool({ size: options.poolSize, logger: options.logger });
+  const pool = new WalkPool({ size: options.poolSize, walker: options.walker, logger: options.logger });
   const refresher = new BuildSizeRefresher({
     store,
     walk: (root) => pool.walk(root),

@@ -22,6 +22,7 @@ import { ConnectionLimiter, DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS
 import type { ApiServices } from '../api/commands.js';
 import { AuthManager, type AuthOptions } from '../auth/auth.js';
 import { WalkPool } from '../build-size/walk-pool.js';
+import type { WalkerChoice } from '../build-size/native-walker.js';
 import { DeviceCatalog } from '../catalog/device-catalog.js';
 import { DeviceFiles } from '../devices/device-files.js';
 import { JobQueue } from '../jobs/job-queue.js';
@@ -66,6 +67,8 @@ export interface ServerOptions {
   /** Folder of the built web page; null serves none. Default: web/dist of this package. */
   webRoot?: string | null;
   poolSize?: number;
+  /** Which walker sizes folders (default: `DEVICE_BUILDER_WALKER`, else auto). */
+  walker?: WalkerChoice;
   /**
    * Period of the stat-only sweep that notices compiles made from a terminal
    * (default 30 s; 0 disables). Two stats per folder; walks only what moved.
@@ -136,7 +139,7 @@ export class DeviceBuilderServer {
     this.streamLimiter = new ConnectionLimiter(options.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS, options.maxStreams ?? DEFAULT_MAX_STREAMS);
     this.budget = new OutboundBudget(options.maxQueuedBytes);
     this.metrics = new DeviceBuilderMetrics(this.catalog, { connections: () => this.limiter.size, queuedBytes: () => this.budget.queuedBytes });
-    this.pool = new WalkPool({ size: options.poolSize, logger });
+    this.pool = new WalkPool({ size: options.poolSize, walker: options.walker, logger });
     this.orphans = new OrphanBuilds({
       configDir,
       dataDir: this.dataDir,
