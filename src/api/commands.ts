@@ -12,6 +12,7 @@ import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scan
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
 import { JobQueueError, type JobQueue } from '../jobs/job-queue.js';
+import type { EventBus } from '../server/event-bus.js';
 import type { Device } from '../shared/device.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
@@ -27,6 +28,8 @@ export interface ApiServices {
   configDir: string;
   catalog: DeviceCatalog;
   jobs: JobQueue;
+  /** Where the catalog, jobs, orphans and PlatformIO cache publish; `subscribe_events` forwards it. */
+  bus: EventBus;
   files: DeviceFiles;
   refresher: BuildSizeRefresher;
   orphans: OrphanBuilds;

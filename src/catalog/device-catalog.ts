@@ -13,29 +13,35 @@
  * events are not guaranteed on every file system), and explicit reloads
  * after a refresh or a file operation. All are serialized by one mutex.
  *
- * Events are objects shared by every listener and never changed afterwards;
- * the WebSocket fan-out (event-hub.ts) serialises each one once.
+ * Events go on the server's event bus (server/event-bus.ts), as objects
+ * shared by every listener and never changed afterwards; the WebSocket
+ * fan-out (event-hub.ts) serialises each one once. The periodic rescan runs
+ * while the bus has a listener for device events (the fan-out, while a
+ * stream is open): the bus tells the catalog whenever its listeners change.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { BuildTarget } from '../build-size/build-size.js';
 import { ConfigScanner } from '../config/config-scanner.js';
 import type { Device } from '../shared/device.js';
+import type { DeviceEvent } from '../shared/events.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
+import { EventBus } from '../server/event-bus.js';
 
-export type CatalogEvent = {
-  event: 'device_added' | 'device_updated' | 'device_removed';
-  data: { device: Device };
-};
+export type CatalogEvent = DeviceEvent;
+
+const DEVICE_EVENTS = ['device_added', 'device_updated', 'device_removed'] as const satisfies readonly DeviceEvent['event'][];
 
 export interface DeviceCatalogOptions {
   configDir: string;
   dataDir: string;
   store: MetadataStore;
   logger: Logger;
-  /** Rescan period while someone is subscribed (default 5 s). */
+  /** Rescan period while someone listens for device events (default 5 s). */
   rescanIntervalMs?: number;
+  /** Where device events are published (default: a bus of its own, for a catalog used alone). */
+  bus?: EventBus;
 }
 
 const WATCH_DEBOUNCE_MS = 150;
@@ -43,7 +49,8 @@ const WATCH_DEBOUNCE_MS = 150;
 export class DeviceCatalog {
   private readonly scanner: ConfigScanner;
   private readonly devices = new Map<string, Device>();
-  private readonly listeners = new Set<(event: CatalogEvent) => void>();
+  private readonly bus: EventBus;
+  private readonly unwatchBus: () => void;
   private readonly mutex = new Mutex();
   private readonly log: Logger;
   private readonly rescanIntervalMs: number;
@@ -61,6 +68,9 @@ export class DeviceCatalog {
     this.scanner = new ConfigScanner(options.configDir, options.dataDir);
     this.log = options.logger;
     this.rescanIntervalMs = options.rescanIntervalMs ?? 5000;
+    this.bus = options.bus ?? new EventBus(this.log);
+    this.unwatchBus = this.bus.watchListeners(() => this.updateRescanTimer());
+    this.updateRescanTimer(); // a shared bus may have device listeners already
   }
 
   /**
@@ -101,13 +111,9 @@ export class DeviceCatalog {
     return this.list().map((device) => ({ configuration: device.configuration, buildPath: device.build_path }));
   }
 
+  /** Device events only, from the bus; returns the unsubscribe function. */
   subscribe(listener: (event: CatalogEvent) => void): () => void {
-    this.listeners.add(listener);
-    this.updateRescanTimer();
-    return () => {
-      this.listeners.delete(listener);
-      this.updateRescanTimer();
-    };
+    return this.bus.on(this, DEVICE_EVENTS, listener);
   }
 
   /** Re-reads the whole config dir and emits one event per change. */
@@ -198,7 +204,8 @@ export class DeviceCatalog {
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     this.rescanTimer = null;
     this.debounceTimer = null;
-    this.listeners.clear();
+    this.unwatchBus();
+    this.bus.removeListeners(this);
   }
 
   private scheduleRescan(): void {
@@ -212,7 +219,7 @@ export class DeviceCatalog {
   }
 
   private updateRescanTimer(): void {
-    const wanted = this.listeners.size > 0 && !this.closed;
+    const wanted = !this.closed && DEVICE_EVENTS.some((name) => this.bus.listenerCount(name) > 0);
     if (wanted && !this.rescanTimer) {
       this.rescanTimer = setInterval(() => this.scheduleRescan(), this.rescanIntervalMs);
       this.rescanTimer.unref();
@@ -229,13 +236,8 @@ export class DeviceCatalog {
   }
 
   private emit(event: CatalogEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.log.error({ err }, 'catalog listener failed');
-      }
-    }
+    // A closed catalog tells no one (a reload may still finish after close).
+    if (!this.closed) this.bus.publish(event);
   }
 }
 

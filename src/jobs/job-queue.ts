@@ -25,16 +25,19 @@
  *   was queued or running when the previous process died is marked failed
  *   by `init()`.
  *
- * The queue reports; it does not decide what a finished job triggers. The
- * caller listens with `onFinished` (a completed compile/upload/install/clean
- * asks the refresher for that device, a completed reset_build_env asks for a
- * fleet sweep; failed and cancelled jobs trigger nothing).
+ * The queue reports on the server's event bus (server/event-bus.ts); it
+ * does not decide what a finished job triggers. The caller listens with
+ * `onFinished` (a completed compile/upload/install/clean asks the refresher
+ * for that device, a completed reset_build_env asks for a fleet sweep;
+ * failed and cancelled jobs trigger nothing).
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { isSafeConfigurationName } from '../config/config-scanner.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
-import { isFinished, JOB_TYPES, type FirmwareJob, type FirmwareJobSummary, type JobEvent, type JobType } from '../shared/jobs.js';
+import { EventBus } from '../server/event-bus.js';
+import type { JobEvent, JobFinishedEvent } from '../shared/events.js';
+import { isFinished, JOB_TYPES, type FirmwareJob, type FirmwareJobSummary, type JobType } from '../shared/jobs.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import type { Logger } from '../util/log.js';
 import { JobHistory, PERSISTED_OUTPUT_LINES, type JobLogWriter } from './job-history.js';
@@ -89,7 +92,20 @@ export interface JobQueueOptions {
   outputLimit?: number;
   /** SIGTERM → SIGKILL delay on cancel (default 3000). */
   killGraceMs?: number;
+  /** Where job events are published (default: a bus of its own, for a queue used alone). */
+  bus?: EventBus;
 }
+
+const JOB_EVENTS = [
+  'job_queued',
+  'job_started',
+  'job_output',
+  'job_completed',
+  'job_failed',
+  'job_cancelled',
+  'jobs_cleared',
+] as const satisfies readonly JobEvent['event'][];
+const FINISHED_EVENTS = ['job_completed', 'job_failed', 'job_cancelled'] as const satisfies readonly JobFinishedEvent['event'][];
 
 export type FollowHandle = { history: string[]; unsubscribe: () => void };
 
@@ -144,14 +160,14 @@ export class JobQueue {
   private accepting = true;
   private pumpScheduled = false;
 
-  private readonly listeners = new Set<(event: JobEvent) => void>();
-  private readonly finishedListeners = new Set<(job: FirmwareJobSummary) => void>();
+  private readonly bus: EventBus;
 
   private shutdownPromise: Promise<void> | null = null;
 
   constructor(options: JobQueueOptions) {
     this.configDir = path.resolve(options.configDir);
     this.log = options.logger;
+    this.bus = options.bus ?? new EventBus(this.log);
     const env = options.env ?? process.env;
     this.runner = new JobRunner({
       configDir: this.configDir,
@@ -314,16 +330,19 @@ export class JobQueue {
     return removed.length;
   }
 
-  /** Every job event, `job_output` included. Returns an unsubscribe function. */
+  /** Every job event, `job_output` included, from the bus. Returns an unsubscribe function. */
   subscribe(listener: (event: JobEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.bus.on(this, JOB_EVENTS, listener);
   }
 
-  /** Called once for each job that reaches completed, failed or cancelled in this process. */
+  /**
+   * Called once for each job that reaches completed, failed or cancelled in
+   * this process. A bus listener on the three final events, not a second
+   * channel: it runs in bus order with every other listener, and gets its
+   * own copy of the job (the event object is shared and must stay as sent).
+   */
   onFinished(listener: (job: FirmwareJobSummary) => void): () => void {
-    this.finishedListeners.add(listener);
-    return () => this.finishedListeners.delete(listener);
+    return this.bus.on(this, FINISHED_EVENTS, (event) => listener({ ...event.data }));
   }
 
   /**
@@ -523,7 +542,6 @@ export class JobQueue {
     const followers = [...entry.followers];
     entry.followers.clear();
     for (const follower of followers) this.safeCall(() => follower.onEnd({ ...final }), 'follow onEnd');
-    for (const listener of [...this.finishedListeners]) this.safeCall(() => listener({ ...final }), 'onFinished listener');
     entry.resolveDone();
 
     if (job.job_type === 'reset_build_env' && job.started_at !== null) this.restoreLogs(entry);
@@ -556,7 +574,7 @@ export class JobQueue {
   }
 
   private emit(event: JobEvent): void {
-    for (const listener of [...this.listeners]) this.safeCall(() => listener(event), 'job event listener');
+    this.bus.publish(event);
   }
 
   private safeCall(fn: () => void, what: string): void {

@@ -12,6 +12,8 @@
  * Orphans are sized by the refresher like devices (same two-stat pair, same
  * one worker), cached in our per-instance state file (`<data>/.device-builder-ts.json`,
  * see metadata/device-metadata.ts) under `_orphan_builds`, keyed by path.
+ * A changed set or size is published as `orphans_updated` on the server's
+ * event bus (the list is read only when someone listens for it).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -22,6 +24,7 @@ import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-
 import { describeIncomplete, removeTree as defaultRemoveTree, type RemoveTreeFn } from '../devices/tree-remover.js';
 import type { SizeSource } from '../refresher/size-source.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
+import { EventBus } from '../server/event-bus.js';
 import type { SidecarData } from '../sidecar/sidecar-store.js';
 import { interpretStorageJson, resolvedBuildPath, STORAGE_JSON_READ } from '../storage/storage-json.js';
 import type { OrphanBuild } from '../shared/protocol.js';
@@ -93,14 +96,17 @@ export interface OrphanBuildsOptions {
   activeConfigurations: () => Iterable<string>;
   /** How folders are deleted (default: tree-remover.ts, which never crosses a symlink); tests pass another engine. */
   removeTree?: RemoveTreeFn;
+  /** Where `orphans_updated` is published (default: a bus of its own). */
+  bus?: EventBus;
 }
 
 export class OrphanBuilds {
   private current: OrphanScan = { roots: [], orphans: [] };
-  private readonly listeners = new Set<(orphans: OrphanBuild[]) => void>();
+  private readonly bus: EventBus;
   readonly source: SizeSource;
 
   constructor(private readonly options: OrphanBuildsOptions) {
+    this.bus = options.bus ?? new EventBus(options.logger);
     this.source = {
       kind: ORPHAN_SOURCE,
       targets: async () => (await this.rescan()).map((dir): BuildTarget => ({ configuration: dir, buildPath: dir })),
@@ -117,12 +123,7 @@ export class OrphanBuilds {
     return this.current;
   }
 
-  subscribe(listener: (orphans: OrphanBuild[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Finds the orphans now; notifies listeners when the set changed. Returns their paths. */
+  /** Finds the orphans now; publishes `orphans_updated` when the set changed. Returns their paths. */
   async rescan(): Promise<string[]> {
     const scan = await this.scan();
     const changed = scan.orphans.join('\0') !== this.current.orphans.join('\0');
@@ -240,9 +241,8 @@ export class OrphanBuilds {
   }
 
   private async notify(): Promise<void> {
-    if (this.listeners.size === 0) return;
-    const orphans = await this.list();
-    for (const listener of this.listeners) listener(orphans);
+    if (this.bus.listenerCount('orphans_updated') === 0) return;
+    this.bus.publish({ event: 'orphans_updated', data: { orphans: await this.list() } });
   }
 }
 

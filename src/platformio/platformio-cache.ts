@@ -8,7 +8,8 @@
  * so pointing at another core folder invalidates the cache.
  *
  * A first walk of a big core folder takes seconds, so progress is reported
- * while it runs.
+ * while it runs: `platformio_progress` during a walk, `platformio_updated`
+ * after each check, both on the server's event bus.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { folderCacheEntry, type BuildSizeRefreshResult, type BuildTarget } from 
 import { cachedSignal, NO_SIGNAL } from '../build-size/freshness.js';
 import type { WalkProgress } from '../build-size/walk-pool.js';
 import type { SizeSource } from '../refresher/size-source.js';
+import { EventBus } from '../server/event-bus.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import type { PlatformioPart, PlatformioSummary } from '../shared/protocol.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
@@ -41,11 +43,12 @@ export class PlatformioCache {
   readonly dir: string;
   readonly source: SizeSource;
   private walking: PlatformioSummary['walking'] = null;
-  private readonly listeners = new Set<(event: { event: 'platformio_progress' | 'platformio_updated'; data: unknown }) => void>();
 
   constructor(
     private readonly store: MetadataStore,
     env: NodeJS.ProcessEnv = process.env,
+    /** Where its events are published (default: a bus of its own). */
+    private readonly bus: EventBus = new EventBus(),
   ) {
     this.dir = resolvePlatformioDir(env);
     this.source = {
@@ -59,15 +62,10 @@ export class PlatformioCache {
       persist: (part, result) => this.persist(part, result),
       refreshed: async () => {
         this.walking = null;
-        this.emit('platformio_updated', await this.summary());
+        this.bus.publish({ event: 'platformio_updated', data: await this.summary() });
       },
       progress: (part, progress) => this.onProgress(part, progress),
     };
-  }
-
-  subscribe(listener: (event: { event: 'platformio_progress' | 'platformio_updated'; data: unknown }) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   async summary(snapshot?: SidecarData): Promise<PlatformioSummary> {
@@ -98,8 +96,9 @@ export class PlatformioCache {
 
   private onProgress(part: string, progress: WalkProgress): void {
     if (!isPart(part)) return;
-    this.walking = { part, files: progress.files, bytes: progress.bytes };
-    this.emit('platformio_progress', this.walking);
+    const walking = { part, files: progress.files, bytes: progress.bytes };
+    this.walking = walking;
+    this.bus.publish({ event: 'platformio_progress', data: walking });
   }
 
   private async persist(part: string, result: BuildSizeRefreshResult): Promise<void> {
@@ -113,9 +112,5 @@ export class PlatformioCache {
       }
       return Object.keys(parts).length > 0 ? { path: this.dir, parts } : undefined;
     });
-  }
-
-  private emit(event: 'platformio_progress' | 'platformio_updated', data: unknown): void {
-    for (const listener of this.listeners) listener({ event, data });
   }
 }

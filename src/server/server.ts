@@ -30,6 +30,7 @@ import { DeviceBuilderMetrics } from '../metrics/metrics.js';
 import { ORPHAN_SOURCE, OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PlatformioCache } from '../platformio/platformio-cache.js';
 import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import { EventBus } from './event-bus.js';
 import { HostPolicy, originAllowed } from './host-check.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
@@ -102,6 +103,8 @@ const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, 'web', 'dist');
 
 export class DeviceBuilderServer {
   readonly app: FastifyInstance;
+  /** Every event the parts publish; `subscribe_events` forwards it (shared/events.ts). */
+  readonly bus: EventBus;
   readonly store: DeviceMetadata;
   readonly catalog: DeviceCatalog;
   readonly pool: WalkPool;
@@ -127,6 +130,7 @@ export class DeviceBuilderServer {
     const { configDir, logger } = options;
     const env = options.env ?? process.env;
     this.dataDir = resolveDataDir(configDir, env);
+    this.bus = new EventBus(logger);
     this.store = new DeviceMetadata(configDir, this.dataDir, { logger });
     this.catalog = new DeviceCatalog({
       configDir,
@@ -134,6 +138,7 @@ export class DeviceBuilderServer {
       store: this.store,
       logger,
       rescanIntervalMs: options.rescanIntervalMs,
+      bus: this.bus,
     });
     this.limiter = new ConnectionLimiter(options.maxConnectionsPerAddress, options.maxConnections);
     this.streamLimiter = new ConnectionLimiter(options.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS, options.maxStreams ?? DEFAULT_MAX_STREAMS);
@@ -146,9 +151,10 @@ export class DeviceBuilderServer {
       store: this.store,
       logger,
       env,
+      bus: this.bus,
       activeConfigurations: () => this.catalog.list().map((device) => device.configuration),
     });
-    this.platformio = new PlatformioCache(this.store, env);
+    this.platformio = new PlatformioCache(this.store, env, this.bus);
     this.refresher = new BuildSizeRefresher({
       store: this.store,
       walk: this.metrics.timedWalk((root) => this.pool.walk(root)),
@@ -163,7 +169,8 @@ export class DeviceBuilderServer {
       extraSources: [this.orphans.source, this.platformio.source],
       logger,
     });
-    this.jobs = new JobQueue({ configDir, dataDir: this.dataDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env });
+    this.jobs = new JobQueue({ configDir, dataDir: this.dataDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env, bus: this.bus });
+    // A bus listener on the final job events (see JobQueue.onFinished).
     this.jobs.onFinished((job) => this.onJobFinished(job));
     this.files = new DeviceFiles({ configDir, dataDir: this.dataDir, store: this.store, logger, env });
     this.auth = new AuthManager({
@@ -275,6 +282,7 @@ export class DeviceBuilderServer {
       configDir: this.options.configDir,
       catalog: this.catalog,
       jobs: this.jobs,
+      bus: this.bus,
       files: this.files,
       refresher: this.refresher,
       orphans: this.orphans,

@@ -34,8 +34,5 @@ export function isFinished(status: JobStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
-export type JobEvent =
-  | { event: 'job_queued' | 'job_started' | 'job_completed' | 'job_failed' | 'job_cancelled'; data: FirmwareJobSummary }
-  | { event: 'job_output'; data: { job_id: string; line: string } }
-  /** `firmware/clear` dropped these finished jobs from the history. */
-  | { event: 'jobs_cleared'; data: { job_ids: string[] } };
+/** The job queue's events; defined with every other event in events.ts. */
+export type { JobEvent, JobFinishedEvent } from './events.js';
