@@ -11,6 +11,7 @@
  * a reconnect the job is followed again from its history.
  */
 import { css, html, LitElement, nothing } from 'lit';
+import { isServerEvent } from '../../../src/shared/events.js';
 import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
 import type { StreamHandle } from '../api/client.js';
 import { JOB_LABELS } from '../state/actions.js';
@@ -273,12 +274,20 @@ export class JobLogElement extends LitElement {
     let ready = false;
     const early: string[] = [];
     const handle = ctx.client.stream('firmware/follow_job', { job_id: jobId }, (event, data) => {
-      if (event === 'job_output') {
-        const line = (data as { line: string }).line;
-        if (ready) this.appendLines([line]);
-        else early.push(line);
-      } else if (event.startsWith('job_')) {
-        this.followed = data as FirmwareJobSummary;
+      const frame = { event, data };
+      if (!isServerEvent(frame)) return;
+      switch (frame.event) {
+        case 'job_output':
+          if (ready) this.appendLines([frame.data.line]);
+          else early.push(frame.data.line);
+          break;
+        case 'job_queued':
+        case 'job_started':
+        case 'job_completed':
+        case 'job_failed':
+        case 'job_cancelled':
+          this.followed = frame.data;
+          break;
       }
     });
     this.handle = handle;

@@ -14,8 +14,9 @@
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { Device } from '../../../src/shared/device.js';
+import { isServerEvent, type ServerEvent } from '../../../src/shared/events.js';
 import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
-import type { DevicesChunk, InitialState, OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
+import type { OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
 import { RequestError, type ApiClient, type ConnectionStatus, type StreamHandle } from '../api/client.js';
 import type { Preferences } from '../api/commands.js';
 
@@ -97,11 +98,20 @@ export class Store {
     }
   }
 
-  /** Applies one event of the `subscribe_events` stream. Public for tests. */
+  /**
+   * Applies one frame of the `subscribe_events` stream as it came off the
+   * socket (public for tests). Names this page does not know (a newer
+   * server's) are skipped; the rest are the shared {@link ServerEvent} union.
+   */
   applyEvent(event: string, data: unknown): void {
-    switch (event) {
+    const frame = { event, data };
+    if (isServerEvent(frame)) this.apply(frame);
+  }
+
+  private apply(message: ServerEvent): void {
+    switch (message.event) {
       case 'initial_state': {
-        const state = data as InitialState;
+        const state = message.data;
         this.devices.clear();
         for (const device of state.devices) this.devices.set(device.configuration, device);
         this.jobs.clear();
@@ -116,7 +126,7 @@ export class Store {
         break;
       }
       case 'devices_chunk': {
-        const chunk = data as DevicesChunk;
+        const chunk = message.data;
         for (const device of chunk.devices) this.devices.set(device.configuration, device);
         this.devicesPending =
           chunk.more && this.devicesPending ? { ...this.devicesPending, received: this.devicesPending.received + chunk.devices.length } : null;
@@ -124,37 +134,37 @@ export class Store {
         break;
       }
       case 'orphans_updated': {
-        this.orphans = (data as { orphans: OrphanBuild[] }).orphans;
+        this.orphans = message.data.orphans;
         this.storageRevision++;
         break;
       }
       case 'platformio_progress': {
         if (!this.platformio) return;
-        this.platformio = { ...this.platformio, walking: data as PlatformioSummary['walking'] };
+        this.platformio = { ...this.platformio, walking: message.data };
         this.storageRevision++;
         break;
       }
       case 'platformio_updated': {
-        this.platformio = data as PlatformioSummary;
+        this.platformio = message.data;
         this.storageRevision++;
         break;
       }
       case 'jobs_cleared': {
         let removed = false;
-        for (const id of (data as { job_ids: string[] }).job_ids) removed = this.jobs.delete(id) || removed;
+        for (const id of message.data.job_ids) removed = this.jobs.delete(id) || removed;
         if (!removed) return;
         this.jobsRevision++;
         break;
       }
       case 'device_added':
       case 'device_updated': {
-        const device = (data as { device: Device }).device;
+        const device = message.data.device;
         this.devices.set(device.configuration, device);
         this.devicesRevision++;
         break;
       }
       case 'device_removed': {
-        const device = (data as { device: Device }).device;
+        const device = message.data.device;
         this.devices.delete(device.configuration);
         this.devicesRevision++;
         break;
@@ -164,7 +174,7 @@ export class Store {
       case 'job_completed':
       case 'job_failed':
       case 'job_cancelled': {
-        const job = data as FirmwareJobSummary;
+        const job = message.data;
         const before = this.jobs.get(job.job_id);
         this.jobs.set(job.job_id, job);
         this.jobsRevision++;
@@ -173,8 +183,13 @@ export class Store {
         }
         break;
       }
-      default:
-        return; // job_output and future events: nothing to store
+      case 'job_output':
+        return; // the job log follows its job on its own stream
+      default: {
+        // Every event of the union is handled above: a new one fails here.
+        const _unhandled: never = message;
+        return;
+      }
     }
     this.changed();
   }
