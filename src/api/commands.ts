@@ -3,6 +3,11 @@
  * so unknown or mistyped arguments are refused rather than ignored) and its
  * handler. The connection layer (`ws-api.ts`) owns the envelope, auth and
  * streaming; this module owns what each command means.
+ *
+ * The argument and result types are the shared map's (src/shared/commands.ts),
+ * which the page's client uses too: {@link COMMANDS} is checked against it, so
+ * a schema that parses other arguments, a handler that returns something else,
+ * or a command missing on either side does not compile.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -13,6 +18,7 @@ import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
 import { JobQueueError, type JobQueue } from '../jobs/job-queue.js';
 import type { EventBus } from '../server/event-bus.js';
+import type { ArgsOf, HandlerCommandName, Preferences, ResultOf } from '../shared/commands.js';
 import type { Device } from '../shared/device.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';
 import { isFinished, type JobType } from '../shared/jobs.js';
@@ -66,10 +72,25 @@ export interface CommandContext {
   stream: StreamSink;
 }
 
-export interface CommandSpec<S extends z.ZodType = z.ZodType> {
-  args: S;
-  handler: (args: z.infer<S>, ctx: CommandContext) => Promise<unknown> | unknown;
+/**
+ * One command as the connection layer calls it, after `args` parsed the
+ * request. A method, so every precisely typed entry of {@link COMMANDS} fits
+ * this one shape without a cast.
+ */
+export interface CommandSpec {
+  readonly args: z.ZodType;
+  handler(args: unknown, ctx: CommandContext): unknown;
 }
+
+/**
+ * What the shared map says of one command. `handler` is a property, so its
+ * argument is checked both ways: the schema's output must be the map's
+ * arguments, no more and no less.
+ */
+type SpecFor<C extends HandlerCommandName> = {
+  readonly args: z.ZodType<ArgsOf<C>>;
+  readonly handler: (args: ArgsOf<C>, ctx: CommandContext) => ResultOf<C> | Promise<ResultOf<C>>;
+};
 
 const MAX_BULK = 1000;
 
@@ -85,8 +106,9 @@ const noArgs = z.strictObject({});
 const portArg = z.string().min(1).max(255).refine(isValidDevicePort, DEVICE_PORT_RULE);
 const jobIdArg = z.strictObject({ job_id: z.string().min(1).max(100) });
 
-function define<S extends z.ZodType>(args: S, handler: CommandSpec<S>['handler']): CommandSpec {
-  return { args, handler } as unknown as CommandSpec;
+/** A schema and its handler, typed by the schema's output (checked against the shared map below). */
+function define<S extends z.ZodType, R>(args: S, handler: (args: z.output<S>, ctx: CommandContext) => R | Promise<R>) {
+  return { args, handler };
 }
 
 /** The device must be in the catalog: `not_found` otherwise. */
@@ -148,7 +170,12 @@ function startJob(services: ApiServices, type: Exclude<JobType, 'reset_build_env
 }
 
 const PREFERENCES_KEY = '_preferences';
-const preferenceValue = z.json().refine((value) => JSON.stringify(value).length <= 16 * 1024, 'value too large');
+/** What `preferences/set` stores: an object whose values are anything JSON. */
+function isPreferences(value: unknown): value is Preferences {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** Any JSON value; the map calls it `unknown`, which is all the handler needs to store it. */
+const preferenceValue: z.ZodType<unknown> = z.json().refine((value) => JSON.stringify(value).length <= 16 * 1024, 'value too large');
 
 /** Commands that open a stream on their socket (ended by `unsubscribe` or close). */
 export const STREAMING_COMMANDS: ReadonlySet<string> = new Set(['subscribe_events', 'firmware/follow_job']);
@@ -198,7 +225,7 @@ export function* chunkedSnapshot(devices: readonly Device[], rest: SnapshotRest,
   }
 }
 
-export const COMMANDS: Record<string, CommandSpec> = {
+const SPECS = {
   subscribe_events: define(z.strictObject({ chunked: z.boolean().optional() }), async ({ chunked }, { services, stream }) => {
     const [orphans, platformio] = await Promise.all([services.orphans.list(), services.platformio.summary()]);
     // From here to the end, synchronous: no change can fall between the snapshot and the live events.
@@ -206,7 +233,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     const rest: SnapshotRest = { firmware_jobs: services.jobs.list(), orphans, platformio };
     stream.snapshot(chunked ? chunkedSnapshot(devices, rest) : wholeSnapshot(devices, rest));
     stream.onClose(eventHubFor(services).add(stream));
-    return undefined;
+    return null;
   }),
 
   'devices/list': define(noArgs, (_args, { services }) => services.catalog.list()),
@@ -219,7 +246,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   ),
   'devices/unarchive': define(configurationOnly, async ({ configuration }, { services }) => {
     await services.files.unarchive(configuration).catch(fileError);
-    return services.catalog.reload(configuration);
+    return (await services.catalog.reload(configuration)) ?? null;
   }),
   'devices/list_archived': define(noArgs, (_args, { services }) => services.files.listArchived()),
   'devices/delete': define(configurationOnly, ({ configuration }, { services }) => removeOne(services, configuration, 'delete')),
@@ -306,7 +333,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
 
   'preferences/get': define(noArgs, async (_args, { services }) => {
     const prefs = await services.store.readGlobal(PREFERENCES_KEY);
-    return typeof prefs === 'object' && prefs !== null && !Array.isArray(prefs) ? prefs : {};
+    return isPreferences(prefs) ? prefs : {};
   }),
   'preferences/set': define(
     z.strictObject({ key: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/), value: preferenceValue }),
@@ -318,4 +345,15 @@ export const COMMANDS: Record<string, CommandSpec> = {
       return { key, value };
     },
   ),
-};
+} satisfies { [C in HandlerCommandName]: SpecFor<C> };
+
+// Assignability alone lets a schema drop an optional argument the map has
+// (`port?`): the names must match too.
+type SchemaArgs<C extends HandlerCommandName> = z.output<(typeof SPECS)[C]['args']>;
+type ArgNameMismatch = {
+  [C in HandlerCommandName]: Exclude<keyof ArgsOf<C>, keyof SchemaArgs<C>> | Exclude<keyof SchemaArgs<C>, keyof ArgsOf<C>>;
+}[HandlerCommandName];
+const _sameArgNames: [ArgNameMismatch] extends [never] ? true : ArgNameMismatch = true;
+
+/** Every handler command by name, for the connection layer's dispatch. */
+export const COMMANDS: Readonly<Record<string, CommandSpec>> = SPECS;
