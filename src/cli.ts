@@ -10,7 +10,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './commands/usage-error.js';
-import { readServeSettings, readSettings, type ServeCliOptions } from './settings.js';
+import { readServeSettings, readSettings, type ServeCliOptions } from './commands/settings.js';
 import { PACKAGE_VERSION } from './util/package-root.js';
 
 const program = new Command();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventHub } from '../src/api/event-hub.js';
-import { EventBus } from '../src/server/event-bus.js';
+import { EventBus } from '../src/events/event-bus.js';
 import type { Device } from '../src/shared/device.js';
 import { isServerEvent, SERVER_EVENT_NAMES, type EventData, type LiveEvent, type ServerEvent } from '../src/shared/events.js';
 import type { FirmwareJobSummary } from '../src/shared/jobs.js';

@@ -17,7 +17,7 @@ import { isDeviceFileName, isSafeConfigurationName } from '../config/config-scan
 import { DeviceFileError, type DeviceFiles } from '../devices/device-files.js';
 import { DEVICE_PORT_RULE, isValidDevicePort } from '../jobs/device-port.js';
 import { JobQueueError, type JobQueue } from '../jobs/job-queue.js';
-import type { EventBus } from '../server/event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { ArgsOf, HandlerCommandName, Preferences, ResultOf } from '../shared/commands.js';
 import type { Device } from '../shared/device.js';
 import type { BulkResult, InitialState } from '../shared/protocol.js';

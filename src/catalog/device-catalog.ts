@@ -27,7 +27,7 @@ import type { DeviceEvent } from '../shared/events.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
-import { EventBus } from '../server/event-bus.js';
+import { EventBus } from '../events/event-bus.js';
 
 export type CatalogEvent = DeviceEvent;
 
@@ -42,6 +42,8 @@ export interface DeviceCatalogOptions {
   rescanIntervalMs?: number;
   /** Where device events are published (default: a bus of its own, for a catalog used alone). */
   bus?: EventBus;
+  /** The scanner to read YAML through (its parse cache shared with the refresher's assembly); default: a new one. */
+  scanner?: ConfigScanner;
 }
 
 const WATCH_DEBOUNCE_MS = 150;
@@ -65,7 +67,7 @@ export class DeviceCatalog {
   readonly stats = { rescans: 0, reloads: 0 };
 
   constructor(private readonly options: DeviceCatalogOptions) {
-    this.scanner = new ConfigScanner(options.configDir, options.dataDir);
+    this.scanner = options.scanner ?? new ConfigScanner(options.configDir, options.dataDir);
     this.log = options.logger;
     this.rescanIntervalMs = options.rescanIntervalMs ?? 5000;
     this.bus = options.bus ?? new EventBus(this.log);

@@ -5,7 +5,7 @@
  */
 import { prepareDemoFleet, REDIRECTING_ENV } from '../demo/demo-fleet.js';
 import { DeviceBuilderServer } from '../server/server.js';
-import type { ServeSettings } from '../settings.js';
+import type { ServeSettings } from './settings.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir } from './config-dir.js';
 import { UsageError } from './usage-error.js';

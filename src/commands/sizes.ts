@@ -6,20 +6,17 @@
  * their sizes are persisted, so a second run with nothing changed walks
  * nothing and costs a couple of stats per device.
  */
-import { ConfigScanner } from '../config/config-scanner.js';
-import { WalkPool } from '../build-size/walk-pool.js';
 import type { WalkerChoice } from '../build-size/native-walker.js';
-import { BuildSizeRefresher, DEVICE_SOURCE } from '../refresher/build-size-refresher.js';
+import { DEVICE_SOURCE } from '../refresher/build-size-refresher.js';
 import type { Device } from '../shared/device.js';
 import { formatBytes } from '../shared/format.js';
 import { breakdownOf, type BuildSizeRefreshResult } from '../build-size/build-size.js';
-import { DeviceMetadata, type MetadataStore } from '../metadata/device-metadata.js';
+import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { FieldUpdates } from '../sidecar/sidecar-store.js';
 import { resolveDataDir } from '../storage/data-dir.js';
-import { OrphanBuilds } from '../orphans/orphan-builds.js';
-import { PlatformioCache } from '../platformio/platformio-cache.js';
 import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
 import type { Logger } from '../util/log.js';
+import { createSizingSystem } from '../sizing-system.js';
 import { assertReadableDir } from './config-dir.js';
 
 export type SizeState = 'cached' | 'walked' | 'not compiled';
@@ -64,53 +61,42 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   await assertReadableDir(configDir);
   const env = options.env ?? process.env;
   const dataDir = options.dataDir ?? resolveDataDir(configDir, env);
-  const metadata = new DeviceMetadata(configDir, dataDir, { logger: options.logger });
-  const store = stopWritingAfterFailure(metadata);
-  await store.cleanStaleTemps();
-  const scanner = new ConfigScanner(configDir, dataDir);
-  const devices = await scanner.scan(await store.read());
-  const byConfiguration = new Map(devices.map((device) => [device.configuration, device]));
+  let devices: Device[] = [];
   const walkedDevices = new Set<string>();
   // Measured but not saved: reported from the walk itself, so a busy lock costs the save, not the answer.
   const unsaved = new Map<string, BuildSizeRefreshResult>();
-
-  const orphans = new OrphanBuilds({
+  const walkedOne = (configuration: string): void => {
+    walkedDevices.add(configuration);
+    options.onProgress?.(walkedDevices.size, configuration);
+  };
+  let guarded: GuardedStore | null = null;
+  const sizing = createSizingSystem({
     configDir,
     dataDir,
-    store,
-    logger: options.logger,
     env,
-    activeConfigurations: () => byConfiguration.keys(),
-  });
-  const platformio = new PlatformioCache(store, env);
-  const pool = new WalkPool({ size: options.poolSize, walker: options.walker, logger: options.logger });
-  const refresher = new BuildSizeRefresher({
-    store,
-    walk: (root) => pool.walk(root),
-    signals: (dirs) => pool.signals(dirs),
+    logger: options.logger,
+    walker: options.walker,
+    poolSize: options.poolSize,
+    wrapStore: (metadata) => (guarded = stopWritingAfterFailure(metadata)),
+    activeConfigurations: () => devices.map((device) => device.configuration),
     listTargets: async () => devices.map((d) => ({ configuration: d.configuration, buildPath: d.build_path })),
-    buildPathOf: async (configuration) => byConfiguration.get(configuration)?.build_path ?? null,
-    onRefreshed: (configuration) => {
-      walkedDevices.add(configuration);
-      options.onProgress?.(walkedDevices.size, configuration);
-    },
-    extraSources: [orphans.source, platformio.source],
+    onRefreshed: walkedOne,
     onPersistFailed: (kind, key, result) => {
       if (kind !== DEVICE_SOURCE) return;
       unsaved.set(key, result);
-      walkedDevices.add(key);
-      options.onProgress?.(walkedDevices.size, key);
+      walkedOne(key);
     },
-    logger: options.logger,
   });
+  const { store, scanner, orphans, platformio, refresher } = sizing;
   try {
+    await store.cleanStaleTemps();
+    devices = await scanner.scan(await store.read());
     refresher.start();
     await refresher.whenIdle();
   } finally {
-    await refresher.stop();
-    await pool.close();
-    await store.flush();
+    await sizing.close();
   }
+  const failure = (guarded as GuardedStore | null)?.failure ?? null;
 
   // Re-assembled from the metadata the pass just wrote; the parse cache makes
   // this a stat and a StorageJSON read per device, no YAML parsing.
@@ -127,7 +113,7 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   return {
     configDir,
     dataDir,
-    saveError: store.failure ? describeSaveError(store.failure) : null,
+    saveError: failure ? describeSaveError(failure) : null,
     totalBytes: sized.reduce((sum, entry) => sum + entry.sizeBytes, 0),
     walked: walkedDevices.size,
     devices: sized,
@@ -143,7 +129,9 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
  * at once with the same error instead of waiting for the lock again per
  * batch, so a blocked run ends in seconds and reports what it measured.
  */
-function stopWritingAfterFailure(store: MetadataStore): MetadataStore & { readonly failure: unknown } {
+type GuardedStore = MetadataStore & { readonly failure: unknown };
+
+function stopWritingAfterFailure(store: MetadataStore): GuardedStore {
   let failure: unknown = null;
   const guarded =
     <A extends unknown[]>(write: (...args: A) => Promise<void>) =>

@@ -18,7 +18,7 @@
  * shell (jobs are spawned without one).
  */
 import { isIP } from 'node:net';
-import { isHostName } from '../server/host-check.js';
+import { isHostName } from '../util/host-name.js';
 
 export const DEVICE_PORT_RULE = 'must be a host name, an IP address, a serial device path (/dev/...) or OTA';
 

@@ -35,7 +35,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { isSafeConfigurationName } from '../config/config-scanner.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
-import { EventBus } from '../server/event-bus.js';
+import { EventBus } from '../events/event-bus.js';
 import type { JobEvent, JobFinishedEvent } from '../shared/events.js';
 import { isFinished, JOB_TYPES, type FirmwareJob, type FirmwareJobSummary, type JobType } from '../shared/jobs.js';
 import { resolveDataDir } from '../storage/data-dir.js';

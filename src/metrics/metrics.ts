@@ -6,7 +6,6 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DeviceCatalog } from '../catalog/device-catalog.js';
-import type { WalkFn } from '../build-size/walk-pool.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 
 export class DeviceBuilderMetrics {
@@ -93,17 +92,15 @@ export class DeviceBuilderMetrics {
     });
   }
 
-  /** Wraps a walk function so every walk is counted and timed. */
-  timedWalk(walk: WalkFn): WalkFn {
-    return async (root) => {
-      const end = this.walkSeconds.startTimer();
-      try {
-        return await walk(root);
-      } finally {
-        end();
-        this.walks.inc();
-      }
-    };
+  /** Runs one walk, counted and timed. */
+  async timeWalk<T>(walk: () => Promise<T>): Promise<T> {
+    const end = this.walkSeconds.startTimer();
+    try {
+      return await walk();
+    } finally {
+      end();
+      this.walks.inc();
+    }
   }
 
   jobFinished(job: FirmwareJobSummary): void {

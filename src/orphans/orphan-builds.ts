@@ -24,7 +24,7 @@ import { checkBuildFolderDeletable, defaultBuildRoots } from '../devices/delete-
 import { describeIncomplete, removeTree as defaultRemoveTree, type RemoveTreeFn } from '../devices/tree-remover.js';
 import type { SizeSource } from '../refresher/size-source.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
-import { EventBus } from '../server/event-bus.js';
+import { EventBus } from '../events/event-bus.js';
 import type { SidecarData } from '../sidecar/sidecar-store.js';
 import { interpretStorageJson, resolvedBuildPath, STORAGE_JSON_READ } from '../storage/storage-json.js';
 import type { OrphanBuild } from '../shared/protocol.js';

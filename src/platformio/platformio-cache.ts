@@ -17,7 +17,7 @@ import { folderCacheEntry, type BuildSizeRefreshResult, type BuildTarget } from 
 import { cachedSignal, NO_SIGNAL } from '../build-size/freshness.js';
 import type { WalkProgress } from '../build-size/walk-pool.js';
 import type { SizeSource } from '../refresher/size-source.js';
-import { EventBus } from '../server/event-bus.js';
+import { EventBus } from '../events/event-bus.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import type { PlatformioPart, PlatformioSummary } from '../shared/protocol.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';

@@ -31,20 +31,12 @@
  */
 import { isIP } from 'node:net';
 import os from 'node:os';
+import { isHostName } from '../util/host-name.js';
 
 /** A parsed `host[:port]`: lowercase name (IPv6 without brackets), port or null when absent. */
 export interface HostPort {
   host: string;
   port: number | null;
-}
-
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-
-/** Whether `name` is a DNS host name (labels of letters, digits and inner hyphens; ≤ 253 chars). */
-export function isHostName(name: string): boolean {
-  if (name.length === 0 || name.length > 253) return false;
-  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase().split('.');
-  return labels.every((label) => LABEL.test(label));
 }
 
 /**

@@ -21,22 +21,22 @@ import { handleConnection } from '../api/ws-api.js';
 import { ConnectionLimiter, DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, OutboundBudget } from '../api/ws-limits.js';
 import type { ApiServices } from '../api/commands.js';
 import { AuthManager, type AuthOptions } from '../auth/auth.js';
-import { WalkPool } from '../build-size/walk-pool.js';
+import type { WalkPool } from '../build-size/walk-pool.js';
 import type { WalkerChoice } from '../build-size/native-walker.js';
 import { DeviceCatalog } from '../catalog/device-catalog.js';
 import { DeviceFiles } from '../devices/device-files.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { DeviceBuilderMetrics } from '../metrics/metrics.js';
-import { ORPHAN_SOURCE, OrphanBuilds } from '../orphans/orphan-builds.js';
-import { PlatformioCache } from '../platformio/platformio-cache.js';
-import { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
-import { EventBus } from './event-bus.js';
+import { ORPHAN_SOURCE, type OrphanBuilds } from '../orphans/orphan-builds.js';
+import type { PlatformioCache } from '../platformio/platformio-cache.js';
+import type { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import { EventBus } from '../events/event-bus.js';
 import { HostPolicy, originAllowed } from './host-check.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
-import { DeviceMetadata } from '../metadata/device-metadata.js';
+import type { DeviceMetadata } from '../metadata/device-metadata.js';
 import { resolveDataDir } from '../storage/data-dir.js';
-import { readStorageJson, resolvedBuildPath } from '../storage/storage-json.js';
+import { createSizingSystem } from '../sizing-system.js';
 import type { Logger } from '../util/log.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../util/package-root.js';
 
@@ -92,10 +92,6 @@ export interface ServerOptions {
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
-/** Refuses non-loopback binds without a password: the dashboard can delete files. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-}
 
 export { originAllowed } from './host-check.js';
 
@@ -131,44 +127,40 @@ export class DeviceBuilderServer {
     const env = options.env ?? process.env;
     this.dataDir = resolveDataDir(configDir, env);
     this.bus = new EventBus(logger);
-    this.store = new DeviceMetadata(configDir, this.dataDir, { logger });
-    this.catalog = new DeviceCatalog({
-      configDir,
-      dataDir: this.dataDir,
-      store: this.store,
-      logger,
-      rescanIntervalMs: options.rescanIntervalMs,
-      bus: this.bus,
-    });
     this.limiter = new ConnectionLimiter(options.maxConnectionsPerAddress, options.maxConnections);
     this.streamLimiter = new ConnectionLimiter(options.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS, options.maxStreams ?? DEFAULT_MAX_STREAMS);
     this.budget = new OutboundBudget(options.maxQueuedBytes);
-    this.metrics = new DeviceBuilderMetrics(this.catalog, { connections: () => this.limiter.size, queuedBytes: () => this.budget.queuedBytes });
-    this.pool = new WalkPool({ size: options.poolSize, walker: options.walker, logger });
-    this.orphans = new OrphanBuilds({
+    // The same assembly as `sizes` (sizing-system.ts); what differs is that
+    // the live catalog says which devices exist and hears every measurement.
+    const sizing = createSizingSystem({
       configDir,
       dataDir: this.dataDir,
-      store: this.store,
-      logger,
       env,
+      logger,
+      walker: options.walker,
+      poolSize: options.poolSize,
       bus: this.bus,
+      // Every walk counted and timed for /metrics; the options carry PlatformIO's progress callback.
+      wrapWalk: (walk) => (root, walkOptions) => this.metrics.timeWalk(() => walk(root, walkOptions)),
       activeConfigurations: () => this.catalog.list().map((device) => device.configuration),
-    });
-    this.platformio = new PlatformioCache(this.store, env, this.bus);
-    this.refresher = new BuildSizeRefresher({
-      store: this.store,
-      walk: this.metrics.timedWalk((root) => this.pool.walk(root)),
-      signals: (dirs) => this.pool.signals(dirs),
       listTargets: async () => {
         await this.catalog.rescan();
         return this.catalog.targets();
       },
-      buildPathOf: async (configuration) => resolvedBuildPath(configDir, await readStorageJson(this.dataDir, configuration)),
       onRefreshed: (configuration) => this.catalog.reload(configuration),
       onUnchanged: (configuration) => this.catalog.reload(configuration),
-      extraSources: [this.orphans.source, this.platformio.source],
-      logger,
     });
+    ({ metadata: this.store, pool: this.pool, orphans: this.orphans, platformio: this.platformio, refresher: this.refresher } = sizing);
+    this.catalog = new DeviceCatalog({
+      configDir,
+      dataDir: this.dataDir,
+      store: this.store,
+      scanner: sizing.scanner,
+      logger,
+      rescanIntervalMs: options.rescanIntervalMs,
+      bus: this.bus,
+    });
+    this.metrics = new DeviceBuilderMetrics(this.catalog, { connections: () => this.limiter.size, queuedBytes: () => this.budget.queuedBytes });
     this.jobs = new JobQueue({ configDir, dataDir: this.dataDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env, bus: this.bus });
     // A bus listener on the final job events (see JobQueue.onFinished).
     this.jobs.onFinished((job) => this.onJobFinished(job));

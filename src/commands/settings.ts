@@ -14,14 +14,14 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { walkerChoiceFromEnv, type WalkerChoice } from './build-size/native-walker.js';
-import { UsageError } from './commands/usage-error.js';
-import { removerChoiceFromEnv, type RemoverChoice } from './devices/tree-remover.js';
-import { parseAllowedHosts } from './server/host-check.js';
-import { resolveDataDir } from './storage/data-dir.js';
-import { flockChoiceFromEnv, type FlockChoice } from './util/file-lock.js';
-import { readGuarded } from './util/guarded-read.js';
-import type { Logger } from './util/log.js';
+import { walkerChoiceFromEnv, type WalkerChoice } from '../build-size/native-walker.js';
+import { UsageError } from './usage-error.js';
+import { removerChoiceFromEnv, type RemoverChoice } from '../devices/tree-remover.js';
+import { parseAllowedHosts } from '../server/host-check.js';
+import { resolveDataDir } from '../storage/data-dir.js';
+import { flockChoiceFromEnv, type FlockChoice } from '../util/file-lock.js';
+import { readGuarded } from '../util/guarded-read.js';
+import type { Logger } from '../util/log.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
