@@ -4,7 +4,7 @@
  * each other) against the real server with the project's fake esphome
  * (jobs really run and write build folders), then 2,000 more against a
  * password-protected server. Checks the same contract as
- * `test/api-fuzz.test.ts` and prints time and memory for docs/RELIABILITY.md.
+ * `test/api/api-fuzz.test.ts` and prints time and memory for docs/RELIABILITY.md.
  *
  * `FUZZ_SEED=<n>` replays a run.
  */

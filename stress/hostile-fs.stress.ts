@@ -3,7 +3,7 @@
  * odd file systems"), through the real WalkPool: a folder of 200,000
  * entries (files, then folders), and a 100,000-file tree churned by another
  * process for a minute while it is walked over and over. Figures are printed
- * for the record; the fast cases are in test/hostile-fs.test.ts.
+ * for the record; the fast cases are in test/devices/hostile-fs.test.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';

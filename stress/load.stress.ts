@@ -1,5 +1,5 @@
 /**
- * Load, heavy version (`test/load.test.ts` runs the small sizes):
+ * Load, heavy version (`test/server/load.test.ts` runs the small sizes):
  *
  * - 100 subscribed WebSocket clients while 200 devices change: each client
  *   gets every device_updated once, in emit order; run without and with a

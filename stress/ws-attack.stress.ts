@@ -1,6 +1,6 @@
 /**
  * The adversarial review's resource attacks at its sizes (the small versions
- * run in `npm test`: test/ws-limits.test.ts, test/big-fleet.test.ts). The
+ * run in `npm test`: test/api/ws-limits.test.ts, test/server/big-fleet.test.ts). The
  * server runs in its own process; figures are printed for
  * docs/RELIABILITY.md ("Attacks on the dashboard").
  *

@@ -11,7 +11,7 @@
  * earlier process that had the same pid (containers restart with the same
  * small pids), so it is a leftover too.
  *
- * Power-loss order, asserted by test/crash-safety.test.ts: write the temp,
+ * Power-loss order, asserted by test/sidecar/crash-safety.test.ts: write the temp,
  * fsync it, close it, rename it over the target, fsync the folder.
  */
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The `/ws` API fuzzer shared by `test/api-fuzz.test.ts` (about 1,000 frames,
+ * The `/ws` API fuzzer shared by `test/api/api-fuzz.test.ts` (about 1,000 frames,
  * fixed seed) and `stress/api-fuzz.stress.ts` (10,000 frames).
  *
  * Frames come from fast-check arbitraries: well-formed envelopes naming real

@@ -3,7 +3,7 @@
  * files, or a few with megabyte comments. Measures how long the server takes
  * to listen and whether a subscribed client that reads everything gets the
  * whole fleet (`initial_state`, then any `devices_chunk` events) without
- * being dropped. Used by `test/big-fleet.test.ts` and
+ * being dropped. Used by `test/server/big-fleet.test.ts` and
  * `stress/ws-attack.stress.ts`.
  */
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Load scenarios shared by `test/load.test.ts` (small sizes, in `npm test`)
+ * Load scenarios shared by `test/server/load.test.ts` (small sizes, in `npm test`)
  * and `stress/load.stress.ts` (full sizes): request bursts over a big fleet,
  * event fan-out to many subscribed clients with one that stops reading.
  */

@@ -6,7 +6,7 @@
  * round trips throughout. The server runs in its own process
  * (`attack-server.ts`) so its RSS is measured alone.
  *
- * Used by `test/ws-limits.test.ts` (small sizes) and
+ * Used by `test/api/ws-limits.test.ts` (small sizes) and
  * `stress/ws-attack.stress.ts` (the review's sizes, figures for
  * docs/RELIABILITY.md).
  */
