@@ -233,8 +233,7 @@ async function measureSweep(pool: WalkPool, configDir: string, runs: number): Pr
     configuration: device.configuration,
     buildPath: device.build_path,
   }));
-  const sweepOnce = async (): Promise<string[]> =>
-    findStaleBuildDirs(targets, await store.read(), (dirs) => pool.signals(dirs));
+  const sweepOnce = async (): Promise<string[]> => findStaleBuildDirs(targets, await store.read(), (dirs) => pool.signals(dirs));
 
   await sweepOnce(); // warm-up
   const times: number[] = [];
@@ -303,10 +302,7 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
 
   say('device-builder bench');
-  say(
-    `node ${process.version}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, ` +
-      `${versions.python}, ${versions.du}`,
-  );
+  say(`node ${process.version}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, ` + `${versions.python}, ${versions.du}`);
   say(`runs: median of ${settings.runs} (sweep: ${settings.sweepRuns}), warm cache, pool size ${POOL_SIZE}`);
   say(`load average (1/5/15 min): ${fmtLoad(loadBefore)}`);
   if ((loadBefore[0] ?? 0) > BUSY_LOAD) {
@@ -358,7 +354,9 @@ async function main(): Promise<void> {
   const walkerNote = nativeWalkerStatus();
   say(
     `Walker: ${pool.engine}` +
-      (walkerNote.available ? ` (${path.relative(root, walkerNote.path)}); the JS fallback walker is timed beside it` : ` (native addon unavailable: ${walkerNote.reason})`),
+      (walkerNote.available
+        ? ` (${path.relative(root, walkerNote.path)}); the JS fallback walker is timed beside it`
+        : ` (native addon unavailable: ${walkerNote.reason})`),
   );
   say();
 
@@ -394,14 +392,7 @@ async function main(): Promise<void> {
     rows.push(
       comparisonCells('cold sizes pass, fleet (CLI) ¹', passes.cold.median, fleetWalk),
       [`warm sizes pass, fleet (${Math.max(...passes.warmWalked)} walked)`, fmtMs(passes.warm.median), '—', '—', '—', '—'],
-      [
-        `warm sweep, ${fmtInt(sweep.devices)} devices (${Math.max(...sweep.staleCounts)} stale)`,
-        fmtMs(sweep.time.median, 2),
-        '—',
-        '—',
-        '—',
-        '—',
-      ],
+      [`warm sweep, ${fmtInt(sweep.devices)} devices (${Math.max(...sweep.staleCounts)} stale)`, fmtMs(sweep.time.median, 2), '—', '—', '—', '—'],
     );
     rows.push(
       [`devices/list, ${fmtInt(latency.devices)} devices (${fmtInt(latency.listBytes)} B)`, fmtMs(latency.listMs, 2), '—', '—', '—', '—'],
@@ -409,7 +400,7 @@ async function main(): Promise<void> {
     );
     say(renderTable(['', 'ours ms', 'du -sb ms', 'python ms walk (process)', 'ours/du', 'python/ours'], rows));
     say('  ¹ compared with the fleet du/python figures: the same job (size every build folder) from scratch,');
-    say('    including YAML scan, StorageJSON, pool start-up and the batched, fsync\'d sidecar writes.');
+    say("    including YAML scan, StorageJSON, pool start-up and the batched, fsync'd sidecar writes.");
     say(
       `  python ratios use the interpreter's own walk time; process time adds start-up ` +
         `(python3 -c pass: ${fmtMs(pythonStartup)} ms). du times are whole processes.`,

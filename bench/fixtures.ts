@@ -146,18 +146,12 @@ function readMarker(configDir: string): Marker | null {
 
 function sameParams(a: FixtureParams, b: FixtureParams): boolean {
   return (
-    a.kind === b.kind &&
-    a.devices === b.devices &&
-    a.filesPerDevice === b.filesPerDevice &&
-    a.meanFileBytes === b.meanFileBytes &&
-    a.seedBase === b.seedBase
+    a.kind === b.kind && a.devices === b.devices && a.filesPerDevice === b.filesPerDevice && a.meanFileBytes === b.meanFileBytes && a.seedBase === b.seedBase
   );
 }
 
 function buildDirsOf(configDir: string, params: FixtureParams): string[] {
-  return Array.from({ length: params.devices }, (_, index) =>
-    path.join(configDir, '.esphome', 'build', deviceName(index, params.devices)),
-  );
+  return Array.from({ length: params.devices }, (_, index) => path.join(configDir, '.esphome', 'build', deviceName(index, params.devices)));
 }
 
 /**

@@ -335,14 +335,12 @@ export const RULES = [
   {
     id: 'src-not-web-or-test',
     text: 'nothing in src/ imports from web/ or test/',
-    refuses: ({ from, to }) =>
-      from.startsWith('src/') && to !== null && (to.startsWith('web/') || to.startsWith('test/')) ? `imports ${to}` : null,
+    refuses: ({ from, to }) => (from.startsWith('src/') && to !== null && (to.startsWith('web/') || to.startsWith('test/')) ? `imports ${to}` : null),
   },
   {
     id: 'web-only-via-shared',
     text: 'web/src/ imports from src/ only through src/shared/',
-    refuses: ({ from, to }) =>
-      from.startsWith('web/src/') && to !== null && to.startsWith('src/') && !to.startsWith('src/shared/') ? `imports ${to}` : null,
+    refuses: ({ from, to }) => (from.startsWith('web/src/') && to !== null && to.startsWith('src/') && !to.startsWith('src/shared/') ? `imports ${to}` : null),
   },
 ];
 

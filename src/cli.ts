@@ -27,7 +27,7 @@ program
       '  ESPHOME_CONFIG_DIR        default config folder\n' +
       '  ESPHOME_IS_HA_ADDON       "1"/"true": the Home Assistant add-on, data dir /data\n' +
       '  ESPHOME_DATA_DIR          ESPHome data dir otherwise (default: <config_dir>/.esphome)\n' +
-      '  DEVICE_BUILDER_ADDON_DATA_DIR  where the add-on\'s /data is, if mounted elsewhere\n' +
+      "  DEVICE_BUILDER_ADDON_DATA_DIR  where the add-on's /data is, if mounted elsewhere\n" +
       '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (JSON lines on stderr)\n' +
       '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders\n' +
       '  DEVICE_BUILDER_PASSWORD   serve: the password (preferred over --password, which `ps` shows)\n' +
@@ -110,11 +110,7 @@ program
     (value: string, previous: string[] = []) => [...previous, value],
   )
   .option('--demo', 'serve the generated demo fleet even if a config folder exists')
-  .option(
-    '--sweep-interval <seconds>',
-    'how often to check every build folder with two stats, to pick up compiles made from a terminal (0: never)',
-    '30',
-  )
+  .option('--sweep-interval <seconds>', 'how often to check every build folder with two stats, to pick up compiles made from a terminal (0: never)', '30')
   .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
     const { createLogger } = await import('./util/log.js');
     const logger = createLogger(readSettings(configDirArg, process.env, { logLevel: 'info' }).logLevel);

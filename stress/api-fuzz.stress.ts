@@ -12,7 +12,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Device } from '../src/shared/device.js';
-import { checksumTree, collectGarbage, fuzzWorld, FuzzSocket, mb, memorySample, runFuzz, warmUpArbitraries, type FuzzReport, type MemorySample } from '../test/helpers/api-fuzz.js';
+import {
+  checksumTree,
+  collectGarbage,
+  fuzzWorld,
+  FuzzSocket,
+  mb,
+  memorySample,
+  runFuzz,
+  warmUpArbitraries,
+  type FuzzReport,
+  type MemorySample,
+} from '../test/helpers/api-fuzz.js';
 import { cleanupTempDirs } from '../test/helpers/fs-fixtures.js';
 import { startServer, stopServers } from '../test/helpers/server-fixture.js';
 

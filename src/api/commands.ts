@@ -260,9 +260,7 @@ const SPECS = {
     return { configuration, deleted: true };
   }),
 
-  'firmware/compile': define(configurationOnly, ({ configuration }, { services }) =>
-    startJob(services, 'compile', configuration, null),
-  ),
+  'firmware/compile': define(configurationOnly, ({ configuration }, { services }) => startJob(services, 'compile', configuration, null)),
   'firmware/upload': define(z.strictObject({ configuration: configurationArg, port: portArg.optional() }), (args, { services }) =>
     startJob(services, 'upload', args.configuration, args.port ?? null),
   ),
@@ -276,9 +274,7 @@ const SPECS = {
   'firmware/clean_bulk': define(configurationList, ({ configurations }, { services }) =>
     bulk(configurations, async (configuration) => ({ job_id: startJob(services, 'clean', configuration, null).job_id })),
   ),
-  'firmware/reset_build_env': define(noArgs, (_args, { services }) =>
-    enqueueJob(services, 'reset_build_env', path.basename(services.configDir), null),
-  ),
+  'firmware/reset_build_env': define(noArgs, (_args, { services }) => enqueueJob(services, 'reset_build_env', path.basename(services.configDir), null)),
   'firmware/get_jobs': define(noArgs, (_args, { services }) => services.jobs.list()),
   'firmware/cancel': define(jobIdArg, ({ job_id }, { services }) => {
     if (!services.jobs.get(job_id)) throw new ApiError('not_found', `no job ${job_id}`);
@@ -299,7 +295,13 @@ const SPECS = {
 
   'builds/list_orphans': define(noArgs, (_args, { services }) => services.orphans.list()),
   'builds/delete_orphan': define(
-    z.strictObject({ build_path: z.string().min(1).max(4096).refine((p) => !p.includes('\0'), 'must not contain NUL') }),
+    z.strictObject({
+      build_path: z
+        .string()
+        .min(1)
+        .max(4096)
+        .refine((p) => !p.includes('\0'), 'must not contain NUL'),
+    }),
     async ({ build_path }, { services }) => {
       // clean-all is deleting every build folder right now; let it finish.
       const reset = services.jobs.list().find((job) => job.job_type === 'reset_build_env' && !isFinished(job.status));
@@ -336,7 +338,14 @@ const SPECS = {
     return isPreferences(prefs) ? prefs : {};
   }),
   'preferences/set': define(
-    z.strictObject({ key: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/), value: preferenceValue }),
+    z.strictObject({
+      key: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z0-9_.-]+$/),
+      value: preferenceValue,
+    }),
     async ({ key, value }, { services }) => {
       await services.store.updateGlobal(PREFERENCES_KEY, (current) => {
         const base = typeof current === 'object' && current !== null && !Array.isArray(current) ? current : {};

@@ -64,10 +64,7 @@ const envelope = z.object({
 
 const unsubscribeArgs = z.strictObject({ message_id: z.union([z.string().max(100), z.number().int().safe()]) });
 
-const loginArgs = z.union([
-  z.strictObject({ password: z.string().max(1024) }),
-  z.strictObject({ token: z.string().max(256) }),
-]);
+const loginArgs = z.union([z.strictObject({ password: z.string().max(1024) }), z.strictObject({ token: z.string().max(256) })]);
 
 export interface ConnectionDeps {
   services: ApiServices;
@@ -169,8 +166,7 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
   const send = (frame: ResponseFrame | ServerGreeting): void => {
     sendText(JSON.stringify(frame));
   };
-  const sendError = (messageId: MessageId | null, code: ErrorCode, details: string): void =>
-    send({ message_id: messageId, error_code: code, details });
+  const sendError = (messageId: MessageId | null, code: ErrorCode, details: string): void => send({ message_id: messageId, error_code: code, details });
 
   /** One event of a stream: behind its snapshot if that is still going out. */
   const streamEvent = (state: StreamState, name: string, json: string): void => {
@@ -326,7 +322,9 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
           if (refused) {
             throw new ApiError(
               'invalid_args',
-              refused === 'total' ? 'the server has too many open streams; try again later' : 'too many open streams from this address; unsubscribe or close other tabs',
+              refused === 'total'
+                ? 'the server has too many open streams; try again later'
+                : 'too many open streams from this address; unsubscribe or close other tabs',
             );
           }
           // Counted now, before any await: pipelined requests see it.
@@ -378,9 +376,7 @@ export function handleConnection(socket: WebSocket, remoteAddress: string, deps:
   async function login(args: Record<string, unknown>) {
     const checked = loginArgs.safeParse(args);
     if (!checked.success) throw new ApiError('invalid_args', 'auth/login takes {"password": string} or {"token": string}');
-    return 'password' in checked.data
-      ? deps.auth.login(checked.data.password, remoteAddress)
-      : deps.auth.resume(checked.data.token, remoteAddress);
+    return 'password' in checked.data ? deps.auth.login(checked.data.password, remoteAddress) : deps.auth.resume(checked.data.token, remoteAddress);
   }
 
   send(requiresAuth ? preAuthServerInfo(deps.serverInfo()) : deps.serverInfo());

@@ -129,7 +129,10 @@ export class SessionStore {
         // Never replaced: every save refuses with this error while it is there.
         this.log.error({ path: this.path, kind: err.kind }, `sessions file unreadable; starting with no sessions: ${err.message}`);
       } else if (err instanceof FileTooLargeError) {
-        this.log.warn({ path: this.path, size: err.size, limit: err.limit }, 'sessions file is too large to be real; starting with no sessions (the next login replaces it)');
+        this.log.warn(
+          { path: this.path, size: err.size, limit: err.limit },
+          'sessions file is too large to be real; starting with no sessions (the next login replaces it)',
+        );
       } else {
         this.log.warn({ err, path: this.path }, 'sessions file unreadable; starting with no sessions');
       }
@@ -171,5 +174,4 @@ export class SessionStore {
       beforeRename: () => assertRegularOrMissing(this.path),
     });
   }
-
 }

@@ -187,19 +187,21 @@ export class WalkPool {
       created++;
       outstanding++;
       const body: RequestBody = expand ? { kind: 'expand', dir, root: false } : { kind: 'walk', dir };
-      this.run(body).then(
-        (response) => {
-          const tally = response.result as TreeTally | ExpandResult;
-          add(tally, bucket);
-          report();
-          if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket);
-        },
-        (err: Error) => {
-          failure ??= err;
-        },
-      ).finally(() => {
-        if (--outstanding === 0) finish();
-      });
+      this.run(body)
+        .then(
+          (response) => {
+            const tally = response.result as TreeTally | ExpandResult;
+            add(tally, bucket);
+            report();
+            if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket);
+          },
+          (err: Error) => {
+            failure ??= err;
+          },
+        )
+        .finally(() => {
+          if (--outstanding === 0) finish();
+        });
     };
     for (const sub of top.subdirs) schedule(sub, bucketOf(baseName(sub)));
     if (outstanding === 0) finish();

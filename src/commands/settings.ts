@@ -176,9 +176,7 @@ export function parseAllowedHostOptions(flags: readonly string[] | undefined, en
   try {
     return parseAllowedHosts(flags, env['DEVICE_BUILDER_ALLOWED_HOSTS']);
   } catch (err) {
-    throw new UsageError(
-      `invalid --allowed-host ${JSON.stringify((err as Error).message)}: use a host name or IP address, optionally with :port ([v6]:port)`,
-    );
+    throw new UsageError(`invalid --allowed-host ${JSON.stringify((err as Error).message)}: use a host name or IP address, optionally with :port ([v6]:port)`);
   }
 }
 
@@ -187,7 +185,11 @@ export function parseAllowedHostOptions(flags: readonly string[] | undefined, en
  * is not part of it), else `--password`, else `DEVICE_BUILDER_PASSWORD`.
  * Both options at once, an unreadable file or an empty one are usage errors.
  */
-export async function resolvePassword(options: Pick<ServeCliOptions, 'password' | 'passwordFile'>, env: NodeJS.ProcessEnv, logger: Logger): Promise<string | null> {
+export async function resolvePassword(
+  options: Pick<ServeCliOptions, 'password' | 'passwordFile'>,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<string | null> {
   if (options.password !== undefined && options.passwordFile !== undefined) {
     throw new UsageError('give --password or --password-file, not both');
   }

@@ -201,12 +201,7 @@ export function sizesReportJson(report: SizesReport): object {
 /** A plain-text table, largest first, with a total line. */
 export function renderSizesTable(report: SizesReport): string {
   const header = ['NAME', 'CONFIG', 'BUILD SIZE', 'STATE'];
-  const rows = report.devices.map(({ device, sizeBytes, state }) => [
-    device.name,
-    device.configuration,
-    sizeBytes > 0 ? formatBytes(sizeBytes) : '—',
-    state,
-  ]);
+  const rows = report.devices.map(({ device, sizeBytes, state }) => [device.name, device.configuration, sizeBytes > 0 ? formatBytes(sizeBytes) : '—', state]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: string[]): string =>
     cells

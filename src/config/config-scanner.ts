@@ -85,13 +85,7 @@ function capNullable(text: string | null): string | null {
  * taken from StorageJSON first, which holds what ESPHome resolved at the
  * last compile; never from the literal `${...}` text.
  */
-export function assembleDevice(
-  configDir: string,
-  configuration: string,
-  parsed: ParsedDeviceYaml,
-  storage: StorageJson | null,
-  entry: DeviceEntry,
-): Device {
+export function assembleDevice(configDir: string, configuration: string, parsed: ParsedDeviceYaml, storage: StorageJson | null, entry: DeviceEntry): Device {
   const yaml = parsed.device;
   const unresolved = new Set(parsed.unresolved ?? []);
   const name = yaml.name ?? storage?.name ?? stem(configuration);
@@ -100,9 +94,7 @@ export function assembleDevice(
     ? (storage?.friendlyName ?? sidecarFriendly ?? name)
     : (yaml.friendlyName ?? sidecarFriendly ?? storage?.friendlyName ?? name);
   const sidecarComment = stringField(entry, 'comment');
-  const comment = unresolved.has('comment')
-    ? (storage?.comment ?? sidecarComment ?? null)
-    : (yaml.comment ?? sidecarComment ?? storage?.comment ?? null);
+  const comment = unresolved.has('comment') ? (storage?.comment ?? sidecarComment ?? null) : (yaml.comment ?? sidecarComment ?? storage?.comment ?? null);
   const buildPath = resolvedBuildPath(configDir, storage);
   return {
     name: capText(name),

@@ -43,11 +43,7 @@ export interface GuardContext {
  * device's own `esphome.build_path` (relative to the data dir unless
  * absolute). Duplicates removed, order kept.
  */
-export function defaultBuildRoots(
-  dataDir: string,
-  env: NodeJS.ProcessEnv = process.env,
-  buildPathOption: string | null = null,
-): string[] {
+export function defaultBuildRoots(dataDir: string, env: NodeJS.ProcessEnv = process.env, buildPathOption: string | null = null): string[] {
   const roots = [path.resolve(dataDir, 'build')];
   const fromEnv = env['ESPHOME_BUILD_PATH'];
   if (fromEnv && !fromEnv.includes('\0')) roots.push(path.resolve(dataDir, fromEnv));
@@ -201,9 +197,7 @@ export function checkBuildFolderDeletable(buildPath: unknown, ctx: GuardContext)
       } catch {
         continue;
       }
-      const unsafe = dirs.some(({ forms }) =>
-        forms.some((form) => isSameOrAncestor(lexicalRoot, form) || isSameOrAncestor(realRoot, form)),
-      );
+      const unsafe = dirs.some(({ forms }) => forms.some((form) => isSameOrAncestor(lexicalRoot, form) || isSameOrAncestor(realRoot, form)));
       if (!unsafe) roots.push({ shown: lexicalRoot, real: realRoot });
     }
     const rootsText = rootList.length === 0 ? '(none configured)' : rootList.map((root) => path.resolve(root)).join(' or ');

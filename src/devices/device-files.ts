@@ -54,7 +54,6 @@ export interface DeviceFilesOptions {
 
 export type { ArchivedDevice, RemovalReport };
 
-
 interface BuildFolderPlan {
   /** The folder we would wipe, before the guard; null when there is none. */
   candidate: string | null;
@@ -313,10 +312,7 @@ export class DeviceFiles {
     if (!stats.isDirectory()) throw new Error(`${this.archiveDir} is not a folder`);
   }
 
-  private async locateBuildFolder(
-    configuration: string,
-    yaml: DeviceYaml | null,
-  ): Promise<{ candidate: string | null; option: string | null }> {
+  private async locateBuildFolder(configuration: string, yaml: DeviceYaml | null): Promise<{ candidate: string | null; option: string | null }> {
     const option = yaml?.buildPathOption ?? null;
     const storage = await readStorageJson(this.dataDir, configuration);
     if (storage?.buildPath) return { candidate: storage.buildPath, option };

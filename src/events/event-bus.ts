@@ -61,11 +61,7 @@ export class EventBus {
   on(owner: object, listener: (event: LiveEvent) => void): () => void;
   /** Only events with one of these names, typed as such. */
   on<N extends LiveEventName>(owner: object, names: readonly N[], listener: (event: LiveEventOf<N>) => void): () => void;
-  on(
-    owner: object,
-    namesOrListener: readonly LiveEventName[] | ((event: LiveEvent) => void),
-    maybeListener?: (event: LiveEvent) => void,
-  ): () => void {
+  on(owner: object, namesOrListener: readonly LiveEventName[] | ((event: LiveEvent) => void), maybeListener?: (event: LiveEvent) => void): () => void {
     const names = typeof namesOrListener === 'function' ? null : new Set<string>(namesOrListener);
     const listener = typeof namesOrListener === 'function' ? namesOrListener : maybeListener;
     if (listener === undefined) throw new TypeError('EventBus.on: no listener');

@@ -501,10 +501,7 @@ export function runFakeEsphome(argv: readonly string[], io: FakeEsphomeIo = proc
  * empty one, so no knob or data-dir redirection applies unless passed.
  * Throws {@link FakeEsphomeExit} where the CLI would exit non-zero.
  */
-export async function compileDevice(
-  yamlPath: string,
-  options: { env?: NodeJS.ProcessEnv; output?: (text: string) => void } = {},
-): Promise<CompileOutcome> {
+export async function compileDevice(yamlPath: string, options: { env?: NodeJS.ProcessEnv; output?: (text: string) => void } = {}): Promise<CompileOutcome> {
   const output = options.output ?? (() => undefined);
   const run = new FakeEsphome({ env: options.env ?? {}, stdout: output, stderr: output });
   return run.compile(run.loadTarget(yamlPath));

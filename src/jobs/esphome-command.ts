@@ -95,8 +95,5 @@ export function resolveExecutable(command: string, env: NodeJS.ProcessEnv, cwd =
 /** The user-facing error for a missing or unusable esphome executable. */
 export function esphomeNotFoundMessage(command: string, reason?: string): string {
   const why = reason ?? (command.includes('/') ? 'does not exist or is not executable' : 'is not on PATH');
-  return (
-    `esphome CLI not found: "${command}" ${why}. ` +
-    'Install ESPHome (pip install esphome) or start the dashboard with --esphome <command>.'
-  );
+  return `esphome CLI not found: "${command}" ${why}. ` + 'Install ESPHome (pip install esphome) or start the dashboard with --esphome <command>.';
 }

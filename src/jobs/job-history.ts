@@ -108,7 +108,12 @@ export function boundedTail(lines: readonly string[], maxLines = PERSISTED_OUTPU
       if (kept.length === 0) {
         // Keep the end of the line (where an error message usually is), whole characters only.
         const buf = Buffer.from(line, 'utf8');
-        kept.push(buf.subarray(buf.length - (maxBytes - 1)).toString('utf8').replace(/^\uFFFD+/, ''));
+        kept.push(
+          buf
+            .subarray(buf.length - (maxBytes - 1))
+            .toString('utf8')
+            .replace(/^\uFFFD+/, ''),
+        );
       }
       break;
     }
@@ -300,11 +305,7 @@ export class JobHistory {
   /** Appends text to a log file (never through a symlink), creating the folder as needed. Returns the file's new size. */
   async appendFile(file: string, text: string): Promise<number> {
     await fsp.mkdir(this.logDir, { recursive: true });
-    const handle = await fsp.open(
-      file,
-      fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW,
-      0o600,
-    );
+    const handle = await fsp.open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o600);
     try {
       await handle.write(text);
       return (await handle.stat()).size;

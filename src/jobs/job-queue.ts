@@ -351,11 +351,7 @@ export class JobQueue {
    * right after (in a microtask), with no live lines. Undefined for an
    * unknown job.
    */
-  follow(
-    jobId: string,
-    listener: (line: string) => void,
-    onEnd: (job: FirmwareJobSummary) => void,
-  ): FollowHandle | undefined {
+  follow(jobId: string, listener: (line: string) => void, onEnd: (job: FirmwareJobSummary) => void): FollowHandle | undefined {
     const entry = this.entries.get(jobId);
     if (entry === undefined) return undefined;
     const history = this.outputOf(entry);

@@ -71,7 +71,13 @@ const BUILD_FOLDER_MARKERS = ['build_info.json', path.join('src', 'esphome.h')];
 
 async function looksLikeBuildFolder(dir: string): Promise<boolean> {
   for (const marker of BUILD_FOLDER_MARKERS) {
-    if (await fsp.lstat(path.join(dir, marker)).then(() => true, () => false)) return true;
+    if (
+      await fsp.lstat(path.join(dir, marker)).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
   return false;
 }

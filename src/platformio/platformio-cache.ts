@@ -70,9 +70,10 @@ export class PlatformioCache {
 
   async summary(snapshot?: SidecarData): Promise<PlatformioSummary> {
     const data = snapshot ?? (await this.store.read());
-    const parts = Object.fromEntries(
-      PLATFORMIO_PARTS.map((part) => [part, coerceSidecarInt(this.partEntry(data, part)?.['build_size_bytes'])]),
-    ) as Record<PlatformioPart, number>;
+    const parts = Object.fromEntries(PLATFORMIO_PARTS.map((part) => [part, coerceSidecarInt(this.partEntry(data, part)?.['build_size_bytes'])])) as Record<
+      PlatformioPart,
+      number
+    >;
     return {
       path: this.dir,
       bytes: PLATFORMIO_PARTS.reduce((sum, part) => sum + parts[part], 0),

@@ -66,8 +66,7 @@ function deviceSource(deps: BuildSizeRefresherDeps): SizeSource {
     dirOf: deps.buildPathOf,
     cached: deviceCachedSignal,
     persist: (configuration, result) => deps.store.updateDevice(configuration, buildSizeFieldUpdates(result)),
-    persistMany: (entries) =>
-      deps.store.updateDevices(new Map(entries.map(([configuration, result]) => [configuration, buildSizeFieldUpdates(result)]))),
+    persistMany: (entries) => deps.store.updateDevices(new Map(entries.map(([configuration, result]) => [configuration, buildSizeFieldUpdates(result)]))),
     refreshed: deps.onRefreshed,
     unchanged: deps.onUnchanged,
   };
@@ -173,7 +172,6 @@ export class BuildSizeRefresher extends WakeWorker<string> {
     if (!this.abortSignal.aborted) await this.persistBatch(batch);
   }
 
-
   private async sweepIfRequested(): Promise<void> {
     if (this.sweepsDue.size === 0) return;
     const kinds = [...this.sweepsDue];
@@ -184,9 +182,7 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       try {
         const targets = await source.targets();
         snapshot ??= await this.deps.store.read();
-        const stale = await findStaleBuildDirs(targets, snapshot, this.deps.signals, (data, key) =>
-          this.cachedWithExact(source, data, key),
-        );
+        const stale = await findStaleBuildDirs(targets, snapshot, this.deps.signals, (data, key) => this.cachedWithExact(source, data, key));
         for (const key of stale) this.pending.add(`${kind}${SEP}${key}`);
         if (stale.length > 0) this.log.debug({ kind, stale: stale.length }, 'sweep found stale folders');
       } catch (err) {
@@ -271,5 +267,4 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       }
     }
   }
-
 }

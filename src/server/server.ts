@@ -92,7 +92,6 @@ export interface ServerOptions {
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
-
 export { originAllowed } from './host-check.js';
 
 const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, 'web', 'dist');
@@ -351,9 +350,7 @@ export class DeviceBuilderServer {
       await app.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
     } else {
       app.get('/', async (_request, reply) =>
-        reply
-          .type('text/html')
-          .send('<!doctype html><title>device-builder-ts</title><p>The web page is not built. Run <code>npm run build</code>.</p>'),
+        reply.type('text/html').send('<!doctype html><title>device-builder-ts</title><p>The web page is not built. Run <code>npm run build</code>.</p>'),
       );
     }
   }

@@ -235,9 +235,7 @@ export class JsonObjectStore {
   async update(mutate: (data: JsonObject) => boolean, options: UpdateOptions = {}): Promise<void> {
     const lockOptions = this.lockOptions;
     await this.mutex.run(() =>
-      lockOptions === false
-        ? this.transaction(mutate, null, options)
-        : withFileLock(this.path, (lock) => this.transaction(mutate, lock, options), lockOptions),
+      lockOptions === false ? this.transaction(mutate, null, options) : withFileLock(this.path, (lock) => this.transaction(mutate, lock, options), lockOptions),
     );
   }
 
@@ -343,7 +341,10 @@ export class JsonObjectStore {
       if (err instanceof NotRegularFileError) {
         // Logged once, not on every read: the server reads it often.
         this.reportOnce(`not-regular:${err.kind}:${err.linkTarget ?? ''}`, () =>
-          this.log.error({ path: this.path, kind: err.kind, target: err.linkTarget ?? undefined }, `${this.label} unreadable; treating as empty: ${err.message}`),
+          this.log.error(
+            { path: this.path, kind: err.kind, target: err.linkTarget ?? undefined },
+            `${this.label} unreadable; treating as empty: ${err.message}`,
+          ),
         );
         return { data: {}, corrupt: null, unreadable: err };
       }
@@ -362,9 +363,7 @@ export class JsonObjectStore {
       this.reported = null;
       return { data: parsed ?? {}, corrupt: null, unreadable: null };
     }
-    this.reportOnce(`corrupt:${identityKey(stats)}`, () =>
-      this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`),
-    );
+    this.reportOnce(`corrupt:${identityKey(stats)}`, () => this.log.warn({ path: this.path }, `${this.label} is not a JSON object; treating as empty`));
     return { data: {}, corrupt: stats, unreadable: null };
   }
 
@@ -423,7 +422,13 @@ export class JsonObjectStore {
         }
         if (code === 'EEXIST') throw err;
         // No hard links here (or not allowed): rename, never over an existing name.
-        if (await fsp.lstat(aside).then(() => true, () => false)) aside = `${aside}-${randomBytes(3).toString('hex')}`;
+        if (
+          await fsp.lstat(aside).then(
+            () => true,
+            () => false,
+          )
+        )
+          aside = `${aside}-${randomBytes(3).toString('hex')}`;
         await fsp.rename(this.path, aside);
         break;
       }

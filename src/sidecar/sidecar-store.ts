@@ -60,4 +60,3 @@ export class SidecarStore extends JsonObjectStore {
     await this.scrubFields(configuration, VOLATILE_DEVICE_FIELDS);
   }
 }
-

@@ -62,9 +62,7 @@ export function interpretStorageJson(parsed: unknown): StorageJson | null {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
   const raw = parsed as Record<string, unknown>;
   if (!Object.prototype.hasOwnProperty.call(raw, 'storage_version')) return null;
-  const integrations = Array.isArray(raw['loaded_integrations'])
-    ? raw['loaded_integrations'].filter((item): item is string => typeof item === 'string')
-    : [];
+  const integrations = Array.isArray(raw['loaded_integrations']) ? raw['loaded_integrations'].filter((item): item is string => typeof item === 'string') : [];
   const corePlatform = optionalString(raw['core_platform']);
   return {
     name: optionalString(raw['name']),

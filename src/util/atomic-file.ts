@@ -138,12 +138,7 @@ export async function writeNewFileExact(
 }
 
 /** Atomically replaces `file` with `data`; see {@link FileModePolicy} for the mode it gets. */
-export async function writeFileAtomic(
-  file: string,
-  data: string | Uint8Array,
-  mode: FileModePolicy = 0o644,
-  options: WriteAtomicOptions = {},
-): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode: FileModePolicy = 0o644, options: WriteAtomicOptions = {}): Promise<void> {
   const resolved = await resolveMode(file, mode);
   await withTempPath(file, async (tmp) => {
     const handle = await openExclusive(tmp, resolved);

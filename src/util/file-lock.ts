@@ -126,10 +126,7 @@ function currentEngine(log: Logger | undefined): FlockEngine {
   if (!engine) {
     engine = resolveFlockEngine(flockChoiceFromEnv());
     engines.set(key, engine);
-    log?.debug(
-      { engine, ...(engine === 'helper' ? { why: loadNativeFlock().reason || `${FLOCK_ENV}=helper` } : {}) },
-      'sidecar lock: flock engine chosen',
-    );
+    log?.debug({ engine, ...(engine === 'helper' ? { why: loadNativeFlock().reason || `${FLOCK_ENV}=helper` } : {}) }, 'sidecar lock: flock engine chosen');
   }
   return engine;
 }
@@ -250,10 +247,13 @@ function runHelper(program: HelperProgram, fd: number, waitMs: number): Promise<
       if (stderr.length < 2_000) stderr += chunk.toString();
     });
     // Both helpers keep their own time; this is the backstop (a stuck or slow-starting helper).
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, Math.max(0, waitMs) + 1_000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      },
+      Math.max(0, waitMs) + 1_000,
+    );
     child.on('error', (err: NodeJS.ErrnoException) => {
       spawnError = err;
     });

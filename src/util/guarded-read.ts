@@ -50,9 +50,7 @@ export class NotRegularFileError extends Error {
     /** Where a refused link points, when it is one. */
     readonly linkTarget: string | null = null,
   ) {
-    super(
-      `${path} is a ${kind}${linkTarget === null ? '' : ` (to ${linkTarget})`}, not a regular file; refusing to read or replace it`,
-    );
+    super(`${path} is a ${kind}${linkTarget === null ? '' : ` (to ${linkTarget})`}, not a regular file; refusing to read or replace it`);
     this.name = 'NotRegularFileError';
   }
 }

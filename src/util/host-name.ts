@@ -11,4 +11,3 @@ export function isHostName(name: string): boolean {
   const labels = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase().split('.');
   return labels.every((label) => LABEL.test(label));
 }
-

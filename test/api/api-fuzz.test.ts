@@ -12,7 +12,20 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../src/api/ws-api.js';
 import type { Device } from '../../src/shared/device.js';
-import { checksumTree, collectGarbage, expectFor, fuzzWorld, FuzzSocket, MB, mb, memorySample, runFuzz, STUB_ESPHOME, warmUpArbitraries, type MemorySample } from '../helpers/api-fuzz.js';
+import {
+  checksumTree,
+  collectGarbage,
+  expectFor,
+  fuzzWorld,
+  FuzzSocket,
+  MB,
+  mb,
+  memorySample,
+  runFuzz,
+  STUB_ESPHOME,
+  warmUpArbitraries,
+  type MemorySample,
+} from '../helpers/api-fuzz.js';
 import { cleanupTempDirs } from '../helpers/fs-fixtures.js';
 import { startServer, stopServers } from '../helpers/server-fixture.js';
 
@@ -51,7 +64,10 @@ describe('regressions the fuzzer found', () => {
       expect(reply).toMatchObject({ message_id: 'deep', error_code: 'invalid_message' });
     }
     // The sidecar took nothing and still takes a normal value.
-    expect((await client.call('preferences/set', { key: 'k', value: { columns: ['name', 'size'] } })).result).toEqual({ key: 'k', value: { columns: ['name', 'size'] } });
+    expect((await client.call('preferences/set', { key: 'k', value: { columns: ['name', 'size'] } })).result).toEqual({
+      key: 'k',
+      value: { columns: ['name', 'size'] },
+    });
     expect((await client.call('preferences/get')).result).toEqual({ k: { columns: ['name', 'size'] } });
     await client.close();
   });

@@ -67,7 +67,6 @@ async function failTimes(auth: AuthManager, times: number, address: string): Pro
   }
 }
 
-
 describe('requiresAuth', () => {
   it('is true with a password and false for null or empty', () => {
     expect(manager().requiresAuth).toBe(true);
@@ -233,9 +232,7 @@ describe('rate limiting', () => {
 
   it('is checked before the password, so parallel guesses cannot exceed the limit', async () => {
     const auth = manager();
-    const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => auth.login(i === 19 ? PASSWORD : 'wrong', '10.0.0.1')),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => auth.login(i === 19 ? PASSWORD : 'wrong', '10.0.0.1')));
     const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as AuthError).code : 'ok'));
     expect(codes.filter((c) => c === 'not_authenticated')).toHaveLength(10);
     expect(codes.filter((c) => c === 'rate_limited')).toHaveLength(10);

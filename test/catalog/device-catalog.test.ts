@@ -18,7 +18,15 @@ afterEach(() => cleanupTempDirs());
 describe('triggersRescan', () => {
   it('YAML files and plain folder names rescan; hidden names and other files do not', () => {
     for (const name of ['kitchen.yaml', 'Porch.YML', 'secrets.yaml', 'packages', null]) expect(triggersRescan(name)).toBe(true);
-    for (const name of ['.device-builder.json', '.device-builder.json.lock', '.device-builder.json.tmp-12-ab', '.esphome', '.kitchen.yaml.swp', 'notes.txt', 'kitchen.yaml~'])
+    for (const name of [
+      '.device-builder.json',
+      '.device-builder.json.lock',
+      '.device-builder.json.tmp-12-ab',
+      '.esphome',
+      '.kitchen.yaml.swp',
+      'notes.txt',
+      'kitchen.yaml~',
+    ])
       expect(triggersRescan(name)).toBe(false);
   });
 });

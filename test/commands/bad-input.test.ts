@@ -78,9 +78,7 @@ describe('hand-edited StorageJSON, through the real sizes pass', () => {
     };
     for (const [key, content] of Object.entries(variants)) deviceWithStorage(dir, `sj-${key}`, content);
     const { logger } = capturingLogger();
-    const { value: report, ms } = await measureAsync(() =>
-      runSizesPass(dir, { logger, env: { PLATFORMIO_CORE_DIR: '/nonexistent/platformio' }, poolSize: 2 }),
-    );
+    const { value: report, ms } = await measureAsync(() => runSizesPass(dir, { logger, env: { PLATFORMIO_CORE_DIR: '/nonexistent/platformio' }, poolSize: 2 }));
     const sizes = sizesOf(report);
     expect(sizes[good]).toMatchObject({ bytes: fixtureBytes(3), state: 'walked' });
     for (const key of Object.keys(variants)) {

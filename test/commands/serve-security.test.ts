@@ -37,7 +37,19 @@ describe('serve: password file and allowed hosts', () => {
     fs.writeFileSync(secret, 'from the file\n', { mode: 0o600 });
     const child = spawn(
       process.execPath,
-      ['--import', TSX_LOADER, path.join(REPO_ROOT, 'src', 'cli.ts'), 'serve', dir, '--port', '0', '--password-file', secret, '--allowed-host', 'proxy.example'],
+      [
+        '--import',
+        TSX_LOADER,
+        path.join(REPO_ROOT, 'src', 'cli.ts'),
+        'serve',
+        dir,
+        '--port',
+        '0',
+        '--password-file',
+        secret,
+        '--allowed-host',
+        'proxy.example',
+      ],
       {
         env: {
           ...process.env,

@@ -2,12 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  ConfigScanner,
-  assembleDevice,
-  isDeviceFileName,
-  isSafeConfigurationName,
-} from '../../src/config/config-scanner.js';
+import { ConfigScanner, assembleDevice, isDeviceFileName, isSafeConfigurationName } from '../../src/config/config-scanner.js';
 import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, type ParsedDeviceYaml } from '../../src/config/device-yaml.js';
 import type { Device } from '../../src/shared/device.js';
 import type { SidecarData } from '../../src/sidecar/sidecar-store.js';
@@ -75,12 +70,9 @@ describe('isDeviceFileName', () => {
     'Kitchen.YAML',
     'office.YML',
     'mixed.Yaml',
-  ])(
-    'does not count %s as a device',
-    (name) => {
-      expect(isDeviceFileName(name)).toBe(false);
-    },
-  );
+  ])('does not count %s as a device', (name) => {
+    expect(isDeviceFileName(name)).toBe(false);
+  });
 });
 
 describe('ConfigScanner.listConfigurations', () => {
@@ -324,7 +316,11 @@ wifi:
   });
 
   it.each([
-    ['a whole breakdown', { pioenvs: 10, piolibdeps: '20', src: 3.9, other: 4, cleanable: 30 }, { pioenvs: 10, piolibdeps: 20, src: 3, other: 4, cleanable: 30 }],
+    [
+      'a whole breakdown',
+      { pioenvs: 10, piolibdeps: '20', src: 3.9, other: 4, cleanable: 30 },
+      { pioenvs: 10, piolibdeps: 20, src: 3, other: 4, cleanable: 30 },
+    ],
     ['a partial breakdown', { pioenvs: 10 }, null],
     ['a list', [1, 2], null],
     ['negative parts', { pioenvs: -5, piolibdeps: 0, src: 0, other: 0, cleanable: 0 }, { pioenvs: 0, piolibdeps: 0, src: 0, other: 0, cleanable: 0 }],
@@ -506,9 +502,7 @@ describe('assembleDevice (pure)', () => {
   });
 
   it('build_path is absolute: an absolute StorageJSON path is kept, a relative one resolves against the config dir', () => {
-    expect(assembleDevice('/cfg', 'k.yaml', parsed({}), storage({ buildPath: '/data/build/k' }), {}).build_path).toBe(
-      path.resolve('/data/build/k'),
-    );
+    expect(assembleDevice('/cfg', 'k.yaml', parsed({}), storage({ buildPath: '/data/build/k' }), {}).build_path).toBe(path.resolve('/data/build/k'));
     expect(assembleDevice('/cfg', 'k.yaml', parsed({}), storage({ buildPath: '.esphome/build/k' }), {}).build_path).toBe(
       path.resolve('/cfg', '.esphome/build/k'),
     );

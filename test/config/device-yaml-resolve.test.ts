@@ -90,10 +90,7 @@ describe('packages', () => {
   });
 
   it('!include {file, vars}: vars substitute into the included file, defaults fill the rest', async () => {
-    write(
-      'templates/device.yaml',
-      'defaults:\n  room: Nowhere\n  suffix: plug\nesphome:\n  name: ${room_id}-${suffix}\n  friendly_name: ${room} ${suffix}\n',
-    );
+    write('templates/device.yaml', 'defaults:\n  room: Nowhere\n  suffix: plug\nesphome:\n  name: ${room_id}-${suffix}\n  friendly_name: ${room} ${suffix}\n');
     write('k.yaml', 'packages:\n  dev: !include\n    file: templates/device.yaml\n    vars:\n      room_id: kitchen\n      room: Kitchen\n');
     expect(await device('k.yaml')).toMatchObject({ name: 'kitchen-plug', friendlyName: 'Kitchen plug' });
   });

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  EMPTY_DEVICE_YAML,
-  MAX_YAML_BYTES,
-  PLATFORM_KEYS,
-  TaggedValue,
-  parseDeviceYaml,
-  substitute,
-} from '../../src/config/device-yaml.js';
+import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, PLATFORM_KEYS, TaggedValue, parseDeviceYaml, substitute } from '../../src/config/device-yaml.js';
 
 /** Parses and asserts success, returning the device. */
 function parseOk(text: string) {
@@ -70,9 +63,7 @@ esp32:
   });
 
   it('reads area given as a mapping {id, name} by its name', () => {
-    expect(parseOk('esphome:\n  name: k\n  area:\n    id: kitchen_area\n    name: Kitchen Area\n').area).toBe(
-      'Kitchen Area',
-    );
+    expect(parseOk('esphome:\n  name: k\n  area:\n    id: kitchen_area\n    name: Kitchen Area\n').area).toBe('Kitchen Area');
   });
 
   it('reads an area mapping without a name as null', () => {
@@ -365,9 +356,7 @@ describe('parseDeviceYaml: platform detection', () => {
   });
 
   it('covers exactly the eight ESPHome platform keys', () => {
-    expect([...PLATFORM_KEYS].sort()).toEqual(
-      ['bk72xx', 'esp32', 'esp8266', 'host', 'ln882x', 'nrf52', 'rp2040', 'rtl87xx'].sort(),
-    );
+    expect([...PLATFORM_KEYS].sort()).toEqual(['bk72xx', 'esp32', 'esp8266', 'host', 'ln882x', 'nrf52', 'rp2040', 'rtl87xx'].sort());
   });
 
   it('detects a platform key with an empty value (host:)', () => {

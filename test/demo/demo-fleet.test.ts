@@ -108,7 +108,21 @@ describe('prepareDemoFleet', () => {
     expect(friendly.size).toBe(yamls.length);
     expect(friendly).toContain('Broken Sensor (demo: compile fails)');
     const all = yamls.map((f) => readFileSync(join(fleet.configDir, f), 'utf8')).join('\n');
-    for (const needle of ['!secret wifi_ssid', '!secret wifi_password', '!lambda', 'packages:', 'platform: gpio', 'platform: dht', 'bme280', 'platform: template', 'light:', 'binary_sensor:', '${name}', 'variant: esp32s3', 'variant: esp32c3']) {
+    for (const needle of [
+      '!secret wifi_ssid',
+      '!secret wifi_password',
+      '!lambda',
+      'packages:',
+      'platform: gpio',
+      'platform: dht',
+      'bme280',
+      'platform: template',
+      'light:',
+      'binary_sensor:',
+      '${name}',
+      'variant: esp32s3',
+      'variant: esp32c3',
+    ]) {
       expect(all, needle).toContain(needle);
     }
     expect(readFileSync(join(fleet.configDir, 'broken-sensor.yaml'), 'utf8')).toMatch(/^# fake-esphome: fail$/m);
@@ -205,9 +219,11 @@ describe('prepareDemoFleet safety', () => {
     const root = join(tmp, 'empty');
     mkdirSync(root);
     const fleet = await prepareDemoFleet(capture().logger, { root, devices: 2, scale: SCALE });
-    expect(readdirSync(fleet.configDir).filter((f) => f.endsWith('.yaml')).sort()).toEqual(
-      [...DEMO_DEVICES.slice(0, 2).map((d) => d.file), 'secrets.yaml'].sort(),
-    );
+    expect(
+      readdirSync(fleet.configDir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+    ).toEqual([...DEMO_DEVICES.slice(0, 2).map((d) => d.file), 'secrets.yaml'].sort());
 
     // An interrupted creation (marker still incomplete) is ours: wiped and redone.
     writeFileSync(join(root, DEMO_MARKER), JSON.stringify({ version: DEMO_VERSION, complete: false }));

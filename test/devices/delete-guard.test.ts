@@ -19,11 +19,7 @@ describe('defaultBuildRoots', () => {
   });
 
   it('adds $ESPHOME_BUILD_PATH and the device option, relative to the data dir unless absolute', () => {
-    expect(defaultBuildRoots('/d', { ESPHOME_BUILD_PATH: 'b2' }, '/abs/builds')).toEqual([
-      '/d/build',
-      '/d/b2',
-      '/abs/builds',
-    ]);
+    expect(defaultBuildRoots('/d', { ESPHOME_BUILD_PATH: 'b2' }, '/abs/builds')).toEqual(['/d/build', '/d/b2', '/abs/builds']);
     expect(defaultBuildRoots('/d', { ESPHOME_BUILD_PATH: 'build' }, 'build')).toEqual(['/d/build']);
   });
 
@@ -295,7 +291,6 @@ function treeChecksum(root: string, skip: ReadonlySet<string>): { files: string[
   return { files, hash: createHash('sha256').update(files.join('\n')).digest('hex') };
 }
 
-
 interface Sandbox {
   S: string;
   config: string;
@@ -328,10 +323,7 @@ function makeSandbox(esphomeBlock = '  name: kitchen\n'): Sandbox {
 }
 
 function writeStorage(sb: Sandbox, buildPath: unknown): void {
-  writeFile(
-    path.join(sb.data, 'storage', 'kitchen.yaml.json'),
-    JSON.stringify({ storage_version: 1, name: 'kitchen', build_path: buildPath }),
-  );
+  writeFile(path.join(sb.data, 'storage', 'kitchen.yaml.json'), JSON.stringify({ storage_version: 1, name: 'kitchen', build_path: buildPath }));
 }
 
 /** Files archive/delete may legitimately change. */
@@ -540,8 +532,16 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
     { name: 'esphome.build_path: ../.. with name config computes the config dir', esphome: '  name: config\n  build_path: ../..\n' },
     { name: 'build_path <build>/. (the build root spelled with a dot)', buildPath: (sb) => `${sb.data}/build/.` },
     { name: 'build_path <build>//kitchen//..//.. (doubled slashes)', buildPath: (sb) => `${sb.data}/build//kitchen//..//..` },
-    { name: 'build_path through a symlink to the config dir', buildPath: (sb) => `${sb.data}/build/cfglink/.esphome`, setup: (sb) => fs.symlinkSync(sb.config, path.join(sb.data, 'build', 'cfglink')) },
-    { name: 'build_path through a symlink to /', buildPath: (sb) => `${sb.data}/build/slash/etc`, setup: (sb) => fs.symlinkSync('/', path.join(sb.data, 'build', 'slash')) },
+    {
+      name: 'build_path through a symlink to the config dir',
+      buildPath: (sb) => `${sb.data}/build/cfglink/.esphome`,
+      setup: (sb) => fs.symlinkSync(sb.config, path.join(sb.data, 'build', 'cfglink')),
+    },
+    {
+      name: 'build_path through a symlink to /',
+      buildPath: (sb) => `${sb.data}/build/slash/etc`,
+      setup: (sb) => fs.symlinkSync('/', path.join(sb.data, 'build', 'slash')),
+    },
     { name: 'build_path of the home folder spelled with ..', buildPath: () => `${os.homedir()}/x/..` },
   ];
 
@@ -552,7 +552,13 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
       if (c.buildPath) writeStorage(sb, c.buildPath(sb));
       const skip = new Set([...DEVICE_OWNED]);
       const before = treeChecksum(sb.S, skip);
-      const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {} });
+      const files = new DeviceFiles({
+        configDir: sb.config,
+        dataDir: sb.data,
+        store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
+        logger: silentLogger,
+        env: {},
+      });
       const removals = installSafetyNet(sb.S);
       const report = await files[action]('kitchen.yaml');
       expect(report).toMatchObject({ build_folder: 'refused' });
@@ -568,7 +574,14 @@ describe('more device-file variants: a hand-edited YAML or StorageJSON', () => {
     const sb = makeSandbox();
     writeStorage(sb, `${sb.data}/build/sub/../kitchen`);
     const outside = treeChecksum(path.join(sb.S, 'outside'), new Set());
-    const files = new DeviceFiles({ configDir: sb.config, dataDir: sb.data, store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }), logger: silentLogger, env: {}, removeTree: safeRemoveTree });
+    const files = new DeviceFiles({
+      configDir: sb.config,
+      dataDir: sb.data,
+      store: new DeviceMetadata(sb.config, sb.data, { logger: silentLogger }),
+      logger: silentLogger,
+      env: {},
+      removeTree: safeRemoveTree,
+    });
     const removals = installSafetyNet(sb.S);
     await expect(files.delete('kitchen.yaml')).resolves.toMatchObject({ build_folder: 'deleted' });
     expect(removals).toContain(path.join(sb.data, 'build', 'kitchen'));
@@ -677,7 +690,7 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
   // ~/Documents/kitchen made ~/Documents/Taxes an "unused build folder" that
   // builds/delete_orphan would delete. Under roots known only from a
   // StorageJSON, only folders that look like ESPHome build folders are listed.
-  it('a StorageJSON build_path in an ordinary folder does not make that folder\'s other subfolders deletable', async () => {
+  it("a StorageJSON build_path in an ordinary folder does not make that folder's other subfolders deletable", async () => {
     const { sb, orphans } = orphanSandbox();
     writeFile(path.join(sb.data, 'storage', 'other.yaml.json'), JSON.stringify({ storage_version: 1, build_path: path.join(sb.S, 'outside', 'other-build') }));
     const found = await orphans.rescan();
@@ -688,4 +701,3 @@ describe('unused build folders: builds/delete_orphan with hostile paths', () => 
     expect(treeChecksum(path.join(sb.S, 'outside'), new Set())).toEqual(before);
   });
 });
-

@@ -418,7 +418,22 @@ describe('buildFolderOf', () => {
 });
 
 describe('argument checks', () => {
-  const invalid: unknown[] = ['../x.yaml', 'a/b.yaml', 'a\\b.yaml', '', '.', '..', 'secrets.yaml', 'secrets.yml', 'x.txt', '.hidden.yaml', 'x\0.yaml', 'archive', null, 5];
+  const invalid: unknown[] = [
+    '../x.yaml',
+    'a/b.yaml',
+    'a\\b.yaml',
+    '',
+    '.',
+    '..',
+    'secrets.yaml',
+    'secrets.yml',
+    'x.txt',
+    '.hidden.yaml',
+    'x\0.yaml',
+    'archive',
+    null,
+    5,
+  ];
   const methods = ['archive', 'unarchive', 'delete', 'deleteArchived', 'buildFolderOf'] as const;
 
   for (const method of methods) {

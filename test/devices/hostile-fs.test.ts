@@ -181,46 +181,54 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
       return walkWithin(dir).then((result) => ({ result, lines: capture.lines() }));
     }
 
-    it.runIf(permissionCasesRunnable)('skips what it cannot list or stat, counts the rest, and logs each reason', async () => {
-      const { dir, expectBytes, expectSkipped } = lockedTree();
-      let walked;
-      try {
-        walked = await walkRestricted(dir);
-      } finally {
-        // So the cleanup can descend when the tests run as a normal user.
-        for (const sub of ['locked', 'list-only', 'search-only']) fs.chmodSync(path.join(dir, sub), 0o755);
-      }
-      const { result, lines } = walked;
-      expect(result).toMatchObject({ bytes: expectBytes, files: 2, skipped: expectSkipped });
-      const line = skippedLine(lines, dir);
-      expect(line).toMatchObject({ skipped: expectSkipped });
-      const samples = (line?.['samples'] as string[]).sort();
-      expect(samples).toEqual(
-        [
-          `${path.join(dir, 'list-only', 'a')}: EACCES`,
-          `${path.join(dir, 'list-only', 'b')}: EACCES`,
-          `${path.join(dir, 'locked')}: EACCES`,
-          `${path.join(dir, 'search-only')}: EACCES`,
-        ].sort(),
-      );
-    }, 30_000);
+    it.runIf(permissionCasesRunnable)(
+      'skips what it cannot list or stat, counts the rest, and logs each reason',
+      async () => {
+        const { dir, expectBytes, expectSkipped } = lockedTree();
+        let walked;
+        try {
+          walked = await walkRestricted(dir);
+        } finally {
+          // So the cleanup can descend when the tests run as a normal user.
+          for (const sub of ['locked', 'list-only', 'search-only']) fs.chmodSync(path.join(dir, sub), 0o755);
+        }
+        const { result, lines } = walked;
+        expect(result).toMatchObject({ bytes: expectBytes, files: 2, skipped: expectSkipped });
+        const line = skippedLine(lines, dir);
+        expect(line).toMatchObject({ skipped: expectSkipped });
+        const samples = (line?.['samples'] as string[]).sort();
+        expect(samples).toEqual(
+          [
+            `${path.join(dir, 'list-only', 'a')}: EACCES`,
+            `${path.join(dir, 'list-only', 'b')}: EACCES`,
+            `${path.join(dir, 'locked')}: EACCES`,
+            `${path.join(dir, 'search-only')}: EACCES`,
+          ].sort(),
+        );
+      },
+      30_000,
+    );
 
-    it.runIf(permissionCasesRunnable)('an unreadable build folder sizes 0 and is reported as skipped, not as missing', async () => {
-      const dir = makeTempDir('hostile-perm-');
-      fs.chmodSync(dir, 0o755);
-      const root = path.join(dir, 'build');
-      writeFile(path.join(root, 'f'), 10);
-      fs.chmodSync(root, 0o000);
-      let walked;
-      try {
-        walked = await walkRestricted(root);
-      } finally {
-        fs.chmodSync(root, 0o755);
-      }
-      const { result, lines } = walked;
-      expect(result).toMatchObject({ bytes: 0, skipped: 1 });
-      expect(skippedLine(lines, root)?.['samples']).toEqual([`${root}: EACCES`]);
-    }, 30_000);
+    it.runIf(permissionCasesRunnable)(
+      'an unreadable build folder sizes 0 and is reported as skipped, not as missing',
+      async () => {
+        const dir = makeTempDir('hostile-perm-');
+        fs.chmodSync(dir, 0o755);
+        const root = path.join(dir, 'build');
+        writeFile(path.join(root, 'f'), 10);
+        fs.chmodSync(root, 0o000);
+        let walked;
+        try {
+          walked = await walkRestricted(root);
+        } finally {
+          fs.chmodSync(root, 0o755);
+        }
+        const { result, lines } = walked;
+        expect(result).toMatchObject({ bytes: 0, skipped: 1 });
+        expect(skippedLine(lines, root)?.['samples']).toEqual([`${root}: EACCES`]);
+      },
+      30_000,
+    );
   });
 
   describe('odd names', () => {
@@ -237,7 +245,12 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
       fs.mkdirSync(nested);
       fs.writeFileSync(Buffer.concat([nested, Buffer.from('/ok')]), 'x'.repeat(6));
       // A FIFO whose name is not UTF-8 either, made from inside (a path of raw bytes cannot be an argument).
-      execFileSync('bash', ['-c', `set -e; cd "$1"; printf -v a 'bad-\\xff\\xfe\\n'; cd "$a"; printf -v b '\\xe2\\x82'; cd "$b"; printf -v c 'pipe-\\xff'; mkfifo "$c"`, 'mk', dir]);
+      execFileSync('bash', [
+        '-c',
+        `set -e; cd "$1"; printf -v a 'bad-\\xff\\xfe\\n'; cd "$a"; printf -v b '\\xe2\\x82'; cd "$b"; printf -v c 'pipe-\\xff'; mkfifo "$c"`,
+        'mk',
+        dir,
+      ]);
       const result = await walkWithin(dir);
       expect(result.bytes).toBe(1 + 2 + 3 + 4 + 5 + 6);
       expect(result.files).toBe(6);
@@ -295,7 +308,12 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
       expect(result.breakdown).toEqual({ pioenvs: 0, piolibdeps: 5 * n, src: 0, lock: 7, other: 3 * n + 11 + 3 });
       const block = fs.statSync(path.join(dir, 'lib0', 'x.o')).blocks * 512;
       const single = fs.statSync(path.join(dir, 'lib1', 'x.o')).blocks * 512;
-      expect(result.diskBytes).toBe(block + single * (2 * n - 1) + fs.statSync(path.join(dir, 'platformio.ini')).blocks * 512 + fs.statSync(path.join(dir, 'dependencies.lock')).blocks * 512);
+      expect(result.diskBytes).toBe(
+        block +
+          single * (2 * n - 1) +
+          fs.statSync(path.join(dir, 'platformio.ini')).blocks * 512 +
+          fs.statSync(path.join(dir, 'dependencies.lock')).blocks * 512,
+      );
     });
   });
 

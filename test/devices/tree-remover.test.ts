@@ -189,7 +189,7 @@ async function removeWithSwap(engine: RemoverEngine, build: string, files: numbe
     await waitStopped(pid);
     if (countFiles(build) < total) swap();
     process.kill(pid, 'SIGCONT');
-    if (!swapped) for (const until = performance.now() + 0.2; performance.now() < until; );
+    if (!swapped) for (const until = performance.now() + 0.2; performance.now() < until;);
   }
   const report = await running;
   if (!swapped) throw new Error('rm finished before the swap');
@@ -323,7 +323,8 @@ describe.each(ENGINES)('removeTree, %s engine', (engine) => {
     const root = fs.realpathSync(makeTempDir('tree-remover-big-'));
     const build = path.join(root, 'kitchen');
     // 100k empty files: one python process makes them far faster than 100k Node calls.
-    const script = 'import os,sys\nfor d in range(100):\n  p=os.path.join(sys.argv[1],"s%03d"%d); os.makedirs(p)\n  for f in range(1000): os.close(os.open(os.path.join(p,"f%d"%f), os.O_CREAT|os.O_WRONLY, 0o644))\n';
+    const script =
+      'import os,sys\nfor d in range(100):\n  p=os.path.join(sys.argv[1],"s%03d"%d); os.makedirs(p)\n  for f in range(1000): os.close(os.open(os.path.join(p,"f%d"%f), os.O_CREAT|os.O_WRONLY, 0o644))\n';
     const built = spawnSync('python3', ['-c', script, build], { encoding: 'utf8' });
     expect(built.status, built.stderr).toBe(0);
     const figures = await measureRemoval(build, engine);
@@ -470,39 +471,42 @@ describe('native remover details', () => {
 });
 
 describe('device delete and archive use it', () => {
-  it.runIf(ENGINES.includes('native'))('devices/delete with a subfolder swapped for a link mid-delete: outside tree intact, link gone, build folder gone', async () => {
-    const root = fs.realpathSync(makeTempDir('tree-remover-device-'));
-    const outside = sentinel(root);
-    const config = path.join(root, 'config');
-    const data = path.join(config, '.esphome');
-    const build = path.join(data, 'build', 'kitchen');
-    writeFile(path.join(config, 'kitchen.yaml'), 'esphome:\n  name: kitchen\n');
-    writeFile(path.join(data, 'storage', 'kitchen.yaml.json'), JSON.stringify({ storage_version: 1, name: 'kitchen', build_path: build }));
-    buildTree(build, 20, 20);
-    let swapped = '';
-    const files = new DeviceFiles({
-      configDir: config,
-      dataDir: data,
-      store: new SidecarStore(config, { logger: silentLogger }),
-      logger: silentLogger,
-      env: {},
-      removeTree: (target, options) =>
-        removeTree(target, {
-          ...options,
-          engine: 'native',
-          pauseAfterDirs: 1,
-          onPause: () => {
-            swapped = unvisited(build, 20) as string;
-            swapForLink(swapped, outside.dir, path.join(root, 'displaced'));
-          },
-        }),
-    });
-    await expect(files.delete('kitchen.yaml')).resolves.toEqual({ configuration: 'kitchen.yaml', build_folder: 'deleted' });
-    expect(swapped).not.toBe('');
-    expect(isLink(swapped)).toBe(false);
-    expect(fs.existsSync(build)).toBe(false);
-    expect(checksum(outside.dir)).toBe(outside.sum);
-  });
+  it.runIf(ENGINES.includes('native'))(
+    'devices/delete with a subfolder swapped for a link mid-delete: outside tree intact, link gone, build folder gone',
+    async () => {
+      const root = fs.realpathSync(makeTempDir('tree-remover-device-'));
+      const outside = sentinel(root);
+      const config = path.join(root, 'config');
+      const data = path.join(config, '.esphome');
+      const build = path.join(data, 'build', 'kitchen');
+      writeFile(path.join(config, 'kitchen.yaml'), 'esphome:\n  name: kitchen\n');
+      writeFile(path.join(data, 'storage', 'kitchen.yaml.json'), JSON.stringify({ storage_version: 1, name: 'kitchen', build_path: build }));
+      buildTree(build, 20, 20);
+      let swapped = '';
+      const files = new DeviceFiles({
+        configDir: config,
+        dataDir: data,
+        store: new SidecarStore(config, { logger: silentLogger }),
+        logger: silentLogger,
+        env: {},
+        removeTree: (target, options) =>
+          removeTree(target, {
+            ...options,
+            engine: 'native',
+            pauseAfterDirs: 1,
+            onPause: () => {
+              swapped = unvisited(build, 20) as string;
+              swapForLink(swapped, outside.dir, path.join(root, 'displaced'));
+            },
+          }),
+      });
+      await expect(files.delete('kitchen.yaml')).resolves.toEqual({ configuration: 'kitchen.yaml', build_folder: 'deleted' });
+      expect(swapped).not.toBe('');
+      expect(isLink(swapped)).toBe(false);
+      expect(fs.existsSync(build)).toBe(false);
+      expect(checksum(outside.dir)).toBe(outside.sum);
+    },
+  );
 });
 
 describe.runIf(spawnSync('cc', ['--version']).status === 0)('native/remove_tree.c under AddressSanitizer and UndefinedBehaviorSanitizer', () => {
@@ -510,8 +514,18 @@ describe.runIf(spawnSync('cc', ['--version']).status === 0)('native/remove_tree.
     const root = fs.realpathSync(makeTempDir('tree-remover-asan-'));
     const binary = path.join(root, 'check');
     execFileSync('cc', [
-      '-g', '-O1', '-Wall', '-Wextra', '-Werror', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-DREMOVE_TREE_CORE_ONLY',
-      path.join(REPO_ROOT, 'native', 'remove_tree.c'), path.join(REPO_ROOT, 'native', 'harness', 'remove_tree_check.c'), '-o', binary,
+      '-g',
+      '-O1',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      '-DREMOVE_TREE_CORE_ONLY',
+      path.join(REPO_ROOT, 'native', 'remove_tree.c'),
+      path.join(REPO_ROOT, 'native', 'harness', 'remove_tree_check.c'),
+      '-o',
+      binary,
     ]);
     const outside = sentinel(root);
     const build = path.join(root, 'kitchen');
@@ -543,7 +557,10 @@ describe.runIf(spawnSync('cc', ['--version']).status === 0)('native/remove_tree.
     });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    const [tree, missing, file] = run.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, number>);
+    const [tree, missing, file] = run.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, number>);
     expect(tree).toMatchObject({ removedFiles: 1000 + 300 + 10 + 10, errorCount: 0, mountPointCount: mountPoint ? 1 : 0, complete: mountPoint ? 0 : 1 });
     expect(missing).toMatchObject({ rootMissing: 1, complete: 1 });
     // A file as the root is unlinked as itself.

@@ -129,7 +129,7 @@ describe('extractImports', () => {
     const source = [
       "// import x from './commented.js';",
       "/* export * from './block-comment.js'; */",
-      "const text = \"import y from './in-a-string.js'\";",
+      'const text = "import y from \'./in-a-string.js\'";',
       'const code = `import(${JSON.stringify(url)})`;',
       'const name = "./computed.js";',
       'await import(name);',
@@ -180,8 +180,10 @@ describe('check on a small repository', () => {
       'src/shared/format.ts': "import path from 'node:path';\nimport { log } from '../util/log.js';\nexport const f = [path, log];\n",
       'src/util/log.ts': "import { hub } from '../api/hub.js';\nimport { shared } from '../shared/ok.js';\nexport const log = [hub, shared];\n",
       'src/shared/ok.ts': 'export const shared = 1;\n',
-      'src/api/hub.ts': "import { client } from '../../web/src/client.js';\nimport { helper } from '../../test/helpers/h.js';\nexport const hub = [client, helper];\n",
-      'web/src/client.ts': "import { hub } from '../../src/api/hub.js';\nimport { shared } from '../../src/shared/ok.js';\nexport const client = [hub, shared];\n",
+      'src/api/hub.ts':
+        "import { client } from '../../web/src/client.js';\nimport { helper } from '../../test/helpers/h.js';\nexport const hub = [client, helper];\n",
+      'web/src/client.ts':
+        "import { hub } from '../../src/api/hub.js';\nimport { shared } from '../../src/shared/ok.js';\nexport const client = [hub, shared];\n",
       'test/helpers/h.ts': 'export const helper = 1;\n',
       'docs/ARCHITECTURE.md': doc(''),
     });

@@ -14,19 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../helpers/fs-fixtures.js';
 import { startServer, type RunningServer } from '../helpers/server-fixture.js';
-import {
-  addDevice,
-  buildWeb,
-  HAS_CHROMIUM,
-  launchBrowser,
-  MB,
-  openPage,
-  screenshot,
-  shownSizes,
-  sizeOf,
-  storedPreferences,
-  tearDownE2e,
-} from './harness.js';
+import { addDevice, buildWeb, HAS_CHROMIUM, launchBrowser, MB, openPage, screenshot, shownSizes, sizeOf, storedPreferences, tearDownE2e } from './harness.js';
 
 const FLEET = [
   { name: 'kitchen', friendly: 'Kitchen Light', address: '192.168.1.42', bytes: 212.4 * MB },

@@ -64,11 +64,7 @@ export interface PageOptions {
 }
 
 /** A fresh browser context (own localStorage) and page; console errors are collected. */
-export async function openPage(
-  browser: Browser,
-  url: string,
-  options: PageOptions = {},
-): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+export async function openPage(browser: Browser, url: string, options: PageOptions = {}): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: options.height ?? 800 },
     colorScheme: options.colorScheme ?? 'light',
@@ -199,9 +195,9 @@ export function storedPreferences(configDir: string): Record<string, unknown> {
 
 /** Sizes shown in the Build Size column, top to bottom, as bytes (0 for "—"). */
 export async function shownSizes(page: Page): Promise<number[]> {
-  return page.locator('db-devices-table tbody tr.device td.build_size').evaluateAll((cells) =>
-    cells.map((cell) => Number((cell as HTMLElement).dataset['bytes'] ?? '0')),
-  );
+  return page
+    .locator('db-devices-table tbody tr.device td.build_size')
+    .evaluateAll((cells) => cells.map((cell) => Number((cell as HTMLElement).dataset['bytes'] ?? '0')));
 }
 
 export async function sizeOf(page: Page, configuration: string): Promise<number> {

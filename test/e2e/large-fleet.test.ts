@@ -41,9 +41,7 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
     await page.getByRole('checkbox', { name: 'Build Size' }).check();
     await page.keyboard.press('Escape');
     await expect.poll(() => storedPreferences(configDir)['devices_table.columns'], { timeout: 10_000 }).toBeTruthy();
-    await expect
-      .poll(() => page.locator('[data-testid="summary-compiled"] .value').innerText(), { timeout: 60_000, interval: 250 })
-      .toMatch(/^900\b/);
+    await expect.poll(() => page.locator('[data-testid="summary-compiled"] .value').innerText(), { timeout: 60_000, interval: 250 }).toMatch(/^900\b/);
 
     const rendered = await page.locator('tr.device').count();
     expect(rendered).toBeLessThan(150);
@@ -67,9 +65,9 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
       return performance.now() - started;
     });
     expect(elapsed).toBeLessThan(1000);
-    const firstSizes = await page.locator('tr.device td.build_size').evaluateAll((cells) =>
-      cells.slice(0, 5).map((c) => Number((c as HTMLElement).dataset['bytes'])),
-    );
+    const firstSizes = await page
+      .locator('tr.device td.build_size')
+      .evaluateAll((cells) => cells.slice(0, 5).map((c) => Number((c as HTMLElement).dataset['bytes'])));
     expect(firstSizes).toEqual([...firstSizes].sort((a, b) => b - a));
     expect(firstSizes[0]).toBeGreaterThan(990 * MB);
     await screenshot(page, 'large-fleet-sorted-1440');

@@ -87,8 +87,7 @@ async function waitForTable(page: Page): Promise<void> {
   await page.locator('db-devices-table tr.device').first().waitFor({ timeout: 10_000 });
 }
 
-const bytesOf = async (page: Page, selector: string): Promise<number> =>
-  Number((await page.locator(selector).first().getAttribute('data-bytes')) ?? 'NaN');
+const bytesOf = async (page: Page, selector: string): Promise<number> => Number((await page.locator(selector).first().getAttribute('data-bytes')) ?? 'NaN');
 
 describe.skipIf(!HAS_CHROMIUM)('unused build folders, PlatformIO and reset in Chromium', () => {
   let webRoot: string;
@@ -208,10 +207,16 @@ describe.skipIf(!HAS_CHROMIUM)('unused build folders, PlatformIO and reset in Ch
     await oldThing.waitFor();
 
     await page.locator('[data-testid="summary-unused"] button').click();
-    await expect.poll(() => section.evaluate((el) => {
-      const box = el.getBoundingClientRect();
-      return box.top >= 0 && box.top < window.innerHeight;
-    }), poll).toBe(true);
+    await expect
+      .poll(
+        () =>
+          section.evaluate((el) => {
+            const box = el.getBoundingClientRect();
+            return box.top >= 0 && box.top < window.innerHeight;
+          }),
+        poll,
+      )
+      .toBe(true);
 
     // Cancel keeps it.
     await page.getByRole('button', { name: 'Delete unused build folder old-thing' }).click();

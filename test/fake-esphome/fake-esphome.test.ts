@@ -5,18 +5,7 @@
  * StorageJSON, clean / clean-all scope, exit codes and knobs).
  */
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -393,9 +382,7 @@ describe('fake esphome CLI', () => {
     rmSync(join(tmp, '.esphome'), { recursive: true });
     const all = await run(['--dashboard', 'run', '--no-logs', '--device', 'OTA', yaml]);
     expect(all.code).toBe(0);
-    expect(all.stdout.indexOf('INFO Successfully compiled program.')).toBeLessThan(
-      all.stdout.indexOf('INFO Successfully uploaded program.'),
-    );
+    expect(all.stdout.indexOf('INFO Successfully compiled program.')).toBeLessThan(all.stdout.indexOf('INFO Successfully uploaded program.'));
   });
 
   it('fails on demand through the env knob and the YAML comment', async () => {
@@ -583,7 +570,7 @@ describe('installFakeEsphome', () => {
 
   it('passes node options before the entry and unsets the listed variables', async () => {
     const entry = join(tmp, 'entry.mjs');
-    writeFileSync(entry, "console.log(JSON.stringify([process.execArgv, process.env.ESPHOME_DATA_DIR ?? null, process.env.KEEP ?? null]));\n");
+    writeFileSync(entry, 'console.log(JSON.stringify([process.execArgv, process.env.ESPHOME_DATA_DIR ?? null, process.env.KEEP ?? null]));\n');
     const path = installFakeEsphome(join(tmp, 'bin'), entry, { nodeArgs: ['--no-warnings'], unsetEnv: ['ESPHOME_DATA_DIR'] });
     const r = await run([], { ESPHOME_DATA_DIR: '/elsewhere', KEEP: 'yes' }, path);
     expect(r.code).toBe(0);

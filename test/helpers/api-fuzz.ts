@@ -155,9 +155,7 @@ const hugeString = fc
   .tuple(fc.integer({ min: 60_000, max: 200_000 }), fc.constantFrom('x', 'é', '€', '😀', '\0', '"', '\\'))
   .map(([bytes, unit]) => unit.repeat(Math.max(1, Math.floor(bytes / Buffer.byteLength(JSON.stringify(unit).slice(1, -1))))));
 
-const mediumString = fc
-  .tuple(fc.integer({ min: 256, max: 8_000 }), fc.constantFrom('y', 'ü', '\u2028', '\t'))
-  .map(([n, unit]) => unit.repeat(n));
+const mediumString = fc.tuple(fc.integer({ min: 256, max: 8_000 }), fc.constantFrom('y', 'ü', '\u2028', '\t')).map(([n, unit]) => unit.repeat(n));
 
 function weirdString(world: FuzzWorld): fc.Arbitrary<string> {
   return fc.oneof(
@@ -279,10 +277,7 @@ const ARG_NAMES: Record<string, string[]> = {
 function wellFormedArgs(command: string, world: FuzzWorld): fc.Arbitrary<Record<string, unknown>> {
   const names = ARG_NAMES[command] ?? [];
   if (command === 'auth/login') {
-    return fc.oneof(
-      fc.record({ password: argValue('password', world) }),
-      fc.record({ token: argValue('token', world) }),
-    );
+    return fc.oneof(fc.record({ password: argValue('password', world) }), fc.record({ token: argValue('token', world) }));
   }
   return fc.record(Object.fromEntries(names.map((name) => [name, argValue(name, world)])), {
     requiredKeys: names.filter((name) => name !== 'port'),
@@ -358,23 +353,41 @@ function envelopeText(command: unknown, messageId: unknown, args: unknown, extra
 }
 
 function validEnvelope(world: FuzzWorld): fc.Arbitrary<FuzzFrame> {
-  return fc
-    .tuple(fc.constantFrom(...KNOWN_COMMANDS), messageIdArb(), fc.nat({ max: 99 }))
-    .chain(([command, id, roll]) => {
-      const args: fc.Arbitrary<unknown> =
-        roll < 45 ? wellFormedArgs(command, world) : roll < 55 ? fc.constant(undefined) : mutatedArgs(command, world);
-      return args.map((a): FuzzFrame => ({ kind: 'text', label: `command ${command}`, text: envelopeText(command, id, a) }));
-    });
+  return fc.tuple(fc.constantFrom(...KNOWN_COMMANDS), messageIdArb(), fc.nat({ max: 99 })).chain(([command, id, roll]) => {
+    const args: fc.Arbitrary<unknown> = roll < 45 ? wellFormedArgs(command, world) : roll < 55 ? fc.constant(undefined) : mutatedArgs(command, world);
+    return args.map((a): FuzzFrame => ({ kind: 'text', label: `command ${command}`, text: envelopeText(command, id, a) }));
+  });
 }
 
 function unknownCommand(world: FuzzWorld): fc.Arbitrary<FuzzFrame> {
-  const name = fc.oneof(
-    fc.constantFrom('devices/explode', 'DEVICES/LIST', 'devices/list ', ' devices/list', 'devices//list', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'.repeat(100), 'auth/LOGIN'),
-    fc.string({ minLength: 1, maxLength: 30 }),
-    fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }),
-  ).filter((name) => !KNOWN_COMMANDS.includes(name));
+  const name = fc
+    .oneof(
+      fc.constantFrom(
+        'devices/explode',
+        'DEVICES/LIST',
+        'devices/list ',
+        ' devices/list',
+        'devices//list',
+        '__proto__',
+        'constructor',
+        'toString',
+        'hasOwnProperty',
+        'x'.repeat(100),
+        'auth/LOGIN',
+      ),
+      fc.string({ minLength: 1, maxLength: 30 }),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }),
+    )
+    .filter((name) => !KNOWN_COMMANDS.includes(name));
   return fc
-    .tuple(name, messageIdArb(), fc.option(weirdValue(world).filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v)), { nil: undefined }))
+    .tuple(
+      name,
+      messageIdArb(),
+      fc.option(
+        weirdValue(world).filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
+        { nil: undefined },
+      ),
+    )
     .map(([command, id, args]) => ({ kind: 'text', label: 'unknown command', text: envelopeText(command, id, args) }));
 }
 
@@ -383,21 +396,45 @@ function brokenEnvelope(world: FuzzWorld): fc.Arbitrary<FuzzFrame> {
   return fc
     .oneof(
       // Wrong command type, or empty, or too long.
-      fc.tuple(fc.oneof(weirdValue(world).filter((v) => typeof v !== 'string'), fc.constantFrom('', 'c'.repeat(101))), messageIdArb()).map(([c, id]) => envelopeText(c, id, undefined)),
+      fc
+        .tuple(
+          fc.oneof(
+            weirdValue(world).filter((v) => typeof v !== 'string'),
+            fc.constantFrom('', 'c'.repeat(101)),
+          ),
+          messageIdArb(),
+        )
+        .map(([c, id]) => envelopeText(c, id, undefined)),
       // Unreadable message_id.
       fc.tuple(command, badMessageIdArb(world)).map(([c, id]) => envelopeText(c, id, undefined)),
       // Missing fields.
       fc.tuple(command, messageIdArb()).chain(([c, id]) => fc.constantFrom(toJsonText({ command: c }), toJsonText({ message_id: id }), '{}')),
       // args not an object.
-      fc.tuple(command, messageIdArb(), fc.oneof(fc.constant(null), fc.array(weirdValue(world), { maxLength: 3 }), weirdString(world), fc.constantFrom(...EDGE_NUMBERS), fc.boolean())).map(([c, id, a]) => envelopeText(c, id, a)),
+      fc
+        .tuple(
+          command,
+          messageIdArb(),
+          fc.oneof(fc.constant(null), fc.array(weirdValue(world), { maxLength: 3 }), weirdString(world), fc.constantFrom(...EDGE_NUMBERS), fc.boolean()),
+        )
+        .map(([c, id, a]) => envelopeText(c, id, a)),
       // Not an object at the top.
-      fc.oneof(fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)), fc.constant([{ command: 'devices/list', message_id: 1 }])).map((v) => toJsonText(v)),
+      fc
+        .oneof(
+          fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)),
+          fc.constant([{ command: 'devices/list', message_id: 1 }]),
+        )
+        .map((v) => toJsonText(v)),
       // Prototype keys at the top (as JSON.parse makes own properties).
-      fc.tuple(command, messageIdArb()).map(
-        ([c, id]) => `{"__proto__": {"command": ${JSON.stringify(c)}, "message_id": ${toJsonText(id)}, "polluted": true}, "constructor": {"prototype": {"polluted": true}}}`,
-      ),
+      fc
+        .tuple(command, messageIdArb())
+        .map(
+          ([c, id]) =>
+            `{"__proto__": {"command": ${JSON.stringify(c)}, "message_id": ${toJsonText(id)}, "polluted": true}, "constructor": {"prototype": {"polluted": true}}}`,
+        ),
       // Duplicate keys: JSON.parse keeps the last.
-      fc.tuple(command, messageIdArb()).map(([c, id]) => `{"command": 5, "command": ${JSON.stringify(c)}, "message_id": ${toJsonText(id)}, "message_id": null}`),
+      fc
+        .tuple(command, messageIdArb())
+        .map(([c, id]) => `{"command": 5, "command": ${JSON.stringify(c)}, "message_id": ${toJsonText(id)}, "message_id": null}`),
     )
     .map((text) => ({ kind: 'text', label: 'broken envelope', text }));
 }
@@ -409,7 +446,24 @@ function garbageText(): fc.Arbitrary<FuzzFrame> {
       fc.string({ maxLength: 200 }),
       fc.string({ unit: 'binary', maxLength: 200 }),
       fc.nat({ max: valid.length - 1 }).map((n) => valid.slice(0, n)),
-      fc.constantFrom('', ' ', '\n', 'null', 'undefined', 'NaN', '{', '}', '{"command":', `\uFEFF${valid}`, `${valid}x`, `${valid}${valid}`, "{'command': 'devices/list', 'message_id': 1}", '{"command": "devices/list", "message_id": 1,}', '\0', valid.replace('{', '{\0')),
+      fc.constantFrom(
+        '',
+        ' ',
+        '\n',
+        'null',
+        'undefined',
+        'NaN',
+        '{',
+        '}',
+        '{"command":',
+        `\uFEFF${valid}`,
+        `${valid}x`,
+        `${valid}${valid}`,
+        "{'command': 'devices/list', 'message_id': 1}",
+        '{"command": "devices/list", "message_id": 1,}',
+        '\0',
+        valid.replace('{', '{\0'),
+      ),
       fc.jsonValue().map((v) => JSON.stringify(v)),
     )
     .map((text) => ({ kind: 'text', label: 'garbage text', text }));
@@ -418,7 +472,12 @@ function garbageText(): fc.Arbitrary<FuzzFrame> {
 /** JSON nested far beyond any real argument, in each place it can be. */
 function deepJson(): fc.Arbitrary<FuzzFrame> {
   return fc
-    .tuple(fc.constantFrom(MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH + 1, 100, 1000, 5000, 20_000, 30_000), fc.constantFrom('array', 'object'), fc.constantFrom('value', 'args', 'top', 'message_id', 'configuration'), messageIdArb())
+    .tuple(
+      fc.constantFrom(MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH + 1, 100, 1000, 5000, 20_000, 30_000),
+      fc.constantFrom('array', 'object'),
+      fc.constantFrom('value', 'args', 'top', 'message_id', 'configuration'),
+      messageIdArb(),
+    )
     .map(([depth, shape, where, id]) => {
       const nested = shape === 'array' ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
       const idText = toJsonText(id);
@@ -484,9 +543,9 @@ function killerFrames(): fc.Arbitrary<FuzzFrame> {
       const data = Buffer.from(envelopeText('devices/list', 'k', { pad: 'k'.repeat(bytes) }));
       return { kind: 'killer', label: `${binary ? 'binary' : 'text'} frame of ${data.length} bytes (over maxPayload)`, data, binary, closeCode: 1009 };
     }),
-    fc.constantFrom(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), Buffer.from([0xc0, 0x80]), Buffer.from([0xed, 0xa0, 0x80])).map(
-      (data): FuzzFrame => ({ kind: 'killer', label: 'text frame that is not UTF-8', data, binary: false, closeCode: 1007 }),
-    ),
+    fc
+      .constantFrom(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), Buffer.from([0xc0, 0x80]), Buffer.from([0xed, 0xa0, 0x80]))
+      .map((data): FuzzFrame => ({ kind: 'killer', label: 'text frame that is not UTF-8', data, binary: false, closeCode: 1007 })),
   );
 }
 
@@ -736,9 +795,7 @@ function substitute(text: string, client: FuzzSocket, openStreams: MessageId[], 
   if (!text.includes('\\u0001')) return text;
   const job = client.jobIds.length > 0 ? (client.jobIds[pick % client.jobIds.length] as string) : 'no-job-yet';
   const stream = openStreams.length > 0 ? openStreams[pick % openStreams.length] : 'no-stream-yet';
-  return text
-    .replaceAll(JSON.stringify(JOB_ID_PLACEHOLDER), JSON.stringify(job))
-    .replaceAll(JSON.stringify(STREAM_ID_PLACEHOLDER), JSON.stringify(stream));
+  return text.replaceAll(JSON.stringify(JOB_ID_PLACEHOLDER), JSON.stringify(job)).replaceAll(JSON.stringify(STREAM_ID_PLACEHOLDER), JSON.stringify(stream));
 }
 
 function replyKey(reply: Reply): string {
@@ -832,7 +889,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         sameId.find(({ expectation }) => expectation.code === undefined) ??
         sameId[0];
       const at = chosen ? remaining.indexOf(chosen) : -1;
-      if (at < 0) fail(`a reply nobody asked for: ${JSON.stringify(reply).slice(0, 300)}; expected ids ${JSON.stringify(expected.map((e) => e.expectation.id))}`);
+      if (at < 0)
+        fail(`a reply nobody asked for: ${JSON.stringify(reply).slice(0, 300)}; expected ids ${JSON.stringify(expected.map((e) => e.expectation.id))}`);
       const [{ frame, expectation }] = remaining.splice(at, 1) as [{ frame: FuzzFrame; expectation: Expectation }];
       const key = replyKey(reply);
       report.byReply[key] = (report.byReply[key] ?? 0) + 1;
@@ -840,7 +898,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         const tally = (report.byCommand[expectation.command] ??= {});
         tally[key] = (tally[key] ?? 0) + 1;
       }
-      if (reply.error_code !== undefined && !(ERROR_CODES as readonly string[]).includes(reply.error_code)) fail(`unknown error code ${reply.error_code}`, frame);
+      if (reply.error_code !== undefined && !(ERROR_CODES as readonly string[]).includes(reply.error_code))
+        fail(`unknown error code ${reply.error_code}`, frame);
       if (reply.error_code !== undefined && typeof reply.details !== 'string') fail('an error reply without details', frame);
       if (reply.error_code === undefined && !('result' in reply)) fail(`a reply with neither result nor error_code: ${JSON.stringify(reply)}`, frame);
       if (reply.error_code === 'internal_error') fail(`internal_error: ${reply.details}`, frame);
@@ -875,7 +934,11 @@ export function checksumTree(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const { full, entry } of listTreeNoFollow(dir)) {
     const stat = fs.lstatSync(full);
-    const content = entry.isFile() ? createHash('sha1').update(fs.readFileSync(full)).digest('hex') : entry.isSymbolicLink() ? `-> ${fs.readlinkSync(full)}` : 'dir';
+    const content = entry.isFile()
+      ? createHash('sha1').update(fs.readFileSync(full)).digest('hex')
+      : entry.isSymbolicLink()
+        ? `-> ${fs.readlinkSync(full)}`
+        : 'dir';
     out.set(path.relative(dir, full), `${content} ${stat.mode} ${stat.mtimeMs}`);
   }
   return out;

@@ -47,10 +47,14 @@ export async function spawnServer(options: ChildOptions, env: NodeJS.ProcessEnv 
     ...options,
   };
   const spawned = performance.now();
-  const child: ChildProcess = spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO_ROOT, 'test', 'helpers', 'attack-server.ts'), JSON.stringify(full)], {
-    env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', TSX_LOADER, path.join(REPO_ROOT, 'test', 'helpers', 'attack-server.ts'), JSON.stringify(full)],
+    {
+      env: { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     if (stderr.length < 200_000) stderr += chunk.toString();

@@ -95,10 +95,7 @@ export class WsClient {
   /** Waits for an event frame named `event` whose data matches `predicate`, received after `after` frames. */
   waitForEvent(event: string, predicate: (data: never) => boolean = () => true, options: { after?: number; timeoutMs?: number } = {}): Promise<Frame> {
     const after = options.after ?? 0;
-    return this.waitFor(
-      (frame) => frame.event === event && this.frames.indexOf(frame) >= after && predicate(frame.data as never),
-      options.timeoutMs,
-    );
+    return this.waitFor((frame) => frame.event === event && this.frames.indexOf(frame) >= after && predicate(frame.data as never), options.timeoutMs);
   }
 
   events(name: string): Frame[] {

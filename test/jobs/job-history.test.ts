@@ -148,7 +148,10 @@ describe('JobHistory load', () => {
 
   it('moves inline output of earlier versions into a bounded log file', async () => {
     const output = Array.from({ length: 300 }, (_, i) => `\x1b[32mline ${i}\x1b[0m`);
-    const { history, logDir } = setup([{ ...summaryOf({ job_id: 'old' }), output }, { ...summaryOf({ job_id: 'empty' }), output: [] }]);
+    const { history, logDir } = setup([
+      { ...summaryOf({ job_id: 'old' }), output },
+      { ...summaryOf({ job_id: 'empty' }), output: [] },
+    ]);
     const { jobs, changed } = await history.load();
     expect(changed).toBe(true);
     expect(jobs[0]?.output).toEqual(output.slice(-PERSISTED_OUTPUT_LINES));

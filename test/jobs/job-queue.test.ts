@@ -51,10 +51,7 @@ function writeYaml(dir: string, name: string, extra = ''): void {
   fs.writeFileSync(path.join(dir, `${name}.yaml`), yamlText(name, extra));
 }
 
-function makeQueue(
-  configDir: string,
-  options: Partial<JobQueueOptions> & { extraEnv?: Record<string, string>; path?: string } = {},
-): JobQueue {
+function makeQueue(configDir: string, options: Partial<JobQueueOptions> & { extraEnv?: Record<string, string>; path?: string } = {}): JobQueue {
   const { extraEnv, path: searchPath, ...rest } = options;
   const queue = new JobQueue({
     configDir,
@@ -710,7 +707,12 @@ describe('JobQueue history in the sidecar', () => {
     });
     const queue = makeQueue(dir);
     await queue.init();
-    expect(queue.list().map((j) => j.job_id).sort()).toEqual(['good', 'loose']);
+    expect(
+      queue
+        .list()
+        .map((j) => j.job_id)
+        .sort(),
+    ).toEqual(['good', 'loose']);
     expect(queue.get('loose')).toMatchObject({ output: [], exit_code: null, port: null, error: null, started_at: null });
     expect((storedJobs(dir) as FirmwareJob[]).map((j) => j.job_id).sort()).toEqual(['good', 'loose']);
   });
@@ -783,7 +785,10 @@ describe('JobQueue history in the sidecar', () => {
     const stuck = queue.enqueue('compile', 'stuck.yaml');
     const b = queue.enqueue('compile', 'b.yaml');
     expect(queue.list()).toHaveLength(4);
-    const finishedIds = queue.list().filter((j) => j.status === 'completed').map((j) => j.job_id);
+    const finishedIds = queue
+      .list()
+      .filter((j) => j.status === 'completed')
+      .map((j) => j.job_id);
     const events = record(queue);
     expect(queue.clear()).toBe(2);
     // Subscribers (other tabs) learn which jobs left the history.
@@ -836,7 +841,13 @@ describe('JobQueue follow, shutdown and listeners', () => {
     expect(lateEnd[0]?.status).toBe('completed');
     expect(lateLive).toEqual([]);
 
-    expect(queue.follow('no-such-job', () => undefined, () => undefined)).toBeUndefined();
+    expect(
+      queue.follow(
+        'no-such-job',
+        () => undefined,
+        () => undefined,
+      ),
+    ).toBeUndefined();
   });
 
   it('follow() unsubscribe stops live lines and onEnd', async () => {

@@ -79,7 +79,15 @@ function mkfifo(file: string): void {
 /** What sits at `file`, to compare before and after: type, inode, link target. */
 function identity(file: string): string {
   const stats = fs.lstatSync(file);
-  const type = stats.isSymbolicLink() ? `link→${fs.readlinkSync(file)}` : stats.isFIFO() ? 'fifo' : stats.isDirectory() ? 'dir' : stats.isCharacterDevice() ? 'chr' : 'file';
+  const type = stats.isSymbolicLink()
+    ? `link→${fs.readlinkSync(file)}`
+    : stats.isFIFO()
+      ? 'fifo'
+      : stats.isDirectory()
+        ? 'dir'
+        : stats.isCharacterDevice()
+          ? 'chr'
+          : 'file';
   return `${type}:${stats.ino}`;
 }
 
@@ -185,7 +193,12 @@ describe.each([
       const { growth } = await peakRssGrowth(async () => {
         for (let i = 0; i < 3; i++) expect(await within(store.read(), `read ${i + 1}`)).toEqual({});
         await expect(within(store.updateDevice('kitchen.yaml', { comment: 'x' }), 'update')).rejects.toThrow(words);
-        await expect(within(store.updateGlobal('_x', () => 1), 'update')).rejects.toThrow(words);
+        await expect(
+          within(
+            store.updateGlobal('_x', () => 1),
+            'update',
+          ),
+        ).rejects.toThrow(words);
         expect(await within(store.read(), 'read after updates')).toEqual({});
       });
       const errors = errorsFor(capture.lines(), file);
@@ -194,7 +207,12 @@ describe.each([
       expect(errors[0]?.msg).toContain(words);
       expect(identity(file)).toBe(before);
       // Nothing new beside it: no .corrupt-*, no temp (the lock file of the attempt aside).
-      expect(fs.readdirSync(dir).filter((name) => !name.endsWith('.lock')).sort()).toEqual(names);
+      expect(
+        fs
+          .readdirSync(dir)
+          .filter((name) => !name.endsWith('.lock'))
+          .sort(),
+      ).toEqual(names);
       expect(growth).toBeLessThan(RSS_BUDGET);
     },
   );
@@ -376,7 +394,13 @@ describe('StorageJSON and the orphan scan read guarded', () => {
     // The sync read cannot be raced against a deadline: a FIFO would hang it, so a child runs it.
     const child = spawnSync(
       process.execPath,
-      ['--import', TSX_LOADER, '-e', `import('${path.join(REPO_ROOT, 'src', 'storage', 'storage-json.ts')}').then((m) => console.log(JSON.stringify(m.readStorageJsonSync(process.argv[1], 'kitchen.yaml'))))`, dataDir],
+      [
+        '--import',
+        TSX_LOADER,
+        '-e',
+        `import('${path.join(REPO_ROOT, 'src', 'storage', 'storage-json.ts')}').then((m) => console.log(JSON.stringify(m.readStorageJsonSync(process.argv[1], 'kitchen.yaml'))))`,
+        dataDir,
+      ],
       { encoding: 'utf8', timeout: 15_000, cwd: REPO_ROOT },
     );
     expect([child.status, child.signal, child.stdout.trim()]).toEqual([0, null, 'null']);
@@ -440,7 +464,12 @@ describe('serve on a config dir whose sidecar is hostile', () => {
       const sidecar = path.join(dir, '.device-builder.json');
       plant(sidecar);
       const before = identity(sidecar);
-      const env: NodeJS.ProcessEnv = { ...process.env, DEVICE_BUILDER_LOG_LEVEL: 'warn', PLATFORMIO_CORE_DIR: '/nonexistent/platformio', DEVICE_BUILDER_PASSWORD: '' };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DEVICE_BUILDER_LOG_LEVEL: 'warn',
+        PLATFORMIO_CORE_DIR: '/nonexistent/platformio',
+        DEVICE_BUILDER_PASSWORD: '',
+      };
       delete env['ESPHOME_DATA_DIR'];
       const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO_ROOT, 'src', 'cli.ts'), 'serve', dir, '--port', '0'], {
         env,

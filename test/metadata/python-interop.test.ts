@@ -77,7 +77,7 @@ describe('legacy layout (no per-instance store yet)', { timeout: 60_000 }, () =>
     expect(fs.statSync(path.join(config, `${SIDECAR_FILE}.lock`)).isFile()).toBe(true);
   });
 
-  it("migrates as the Python tool does when it first writes a size, and the Python tool then reads ours", async () => {
+  it('migrates as the Python tool does when it first writes a size, and the Python tool then reads ours', async () => {
     const { config, data, kitchen } = pythonFleet();
     writeLegacyTriple(config, data, 'kitchen.yaml');
     writeLegacyTriple(config, data, 'porch.yaml');

@@ -257,9 +257,7 @@ describe('requests (items 14-16)', () => {
 describe('lifecycle (item 18)', () => {
   it('keeps one worker when started twice', async () => {
     const fleet = makeFleet(2);
-    const listTargets = vi.fn(async () =>
-      fleet.devices.map((d) => ({ configuration: d.configuration, buildPath: d.buildDir })),
-    );
+    const listTargets = vi.fn(async () => fleet.devices.map((d) => ({ configuration: d.configuration, buildPath: d.buildDir })));
     const { refresher, walk } = makeRefresher(fleet, { listTargets });
     refresher.start();
     refresher.start();

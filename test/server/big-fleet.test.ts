@@ -66,10 +66,7 @@ describe('listen first, scan after', () => {
     const held = new Promise<Device[]>((resolve) => (release = resolve));
     vi.spyOn(ConfigScanner.prototype, 'scan').mockImplementation(() => held);
     const dir = makeTempDir();
-    const started = await Promise.race([
-      startServer(dir),
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000)),
-    ]);
+    const started = await Promise.race([startServer(dir), new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000))]);
     expect(started, 'start() must not wait for the scan').not.toBeNull();
     const running = started as NonNullable<typeof started>;
     const health = await fetch(`${running.url}healthz`);
@@ -127,7 +124,11 @@ describe('a fleet bigger than the slow-client limit', () => {
 
   it('an event emitted while the chunks go out arrives after the last chunk', async () => {
     const devices = Array.from({ length: 3000 }, (_, i) => device(i));
-    const snapshot = chunkedSnapshot(devices, { firmware_jobs: [], orphans: [], platformio: { path: '', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 }, walking: null } }, 32 * 1024);
+    const snapshot = chunkedSnapshot(
+      devices,
+      { firmware_jobs: [], orphans: [], platformio: { path: '', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 }, walking: null } },
+      32 * 1024,
+    );
     const frames = [...snapshot];
     expect(frames[0]?.event).toBe('initial_state');
     const parsed = frames.map((f) => JSON.parse(f.json) as { devices: Device[]; more: boolean });
@@ -159,7 +160,8 @@ describe('device text fields are capped', () => {
   it('three YAMLs with 400 KB comments: each comment arrives cut to 2,048 characters with an ellipsis', async () => {
     const dir = makeTempDir();
     const huge = 'c'.repeat(400_000);
-    for (const name of ['a', 'b', 'c']) writeFile(path.join(dir, `${name}.yaml`), `esphome:\n  name: ${name}\n  comment: "${huge}"\nesp32:\n  board: esp32dev\n`);
+    for (const name of ['a', 'b', 'c'])
+      writeFile(path.join(dir, `${name}.yaml`), `esphome:\n  name: ${name}\n  comment: "${huge}"\nesp32:\n  board: esp32dev\n`);
     const running = await startServer(dir);
     const client = await running.connect();
     await client.call('subscribe_events');

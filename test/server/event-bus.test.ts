@@ -165,10 +165,7 @@ describe('EventHub on the bus', () => {
       JSON.stringify = original;
     }
     expect(calls).toBe(1);
-    expect(frames).toEqual([
-      ['job_output {"job_id":"j1","line":"Compiling"}'],
-      ['job_output {"job_id":"j1","line":"Compiling"}'],
-    ]);
+    expect(frames).toEqual([['job_output {"job_id":"j1","line":"Compiling"}'], ['job_output {"job_id":"j1","line":"Compiling"}']]);
     removeA();
     expect(bus.listenerCount()).toBe(1);
     removeB();

@@ -103,7 +103,15 @@ describe('DNS rebinding: the Host header is checked on every request and upgrade
   it.each(['/metrics', '/healthz', '/', '/ws', '/no-such-page'])('answers 403 on %s for a foreign, missing or malformed Host', async (pathname) => {
     const running = await startServer(configDir(['kitchen']));
     const port = portOf(running);
-    for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1.evil.example:${port}`, `localhost.:${port + 1}`, '', 'a b', `user@127.0.0.1:${port}`]) {
+    for (const host of [
+      `evil.example:${port}`,
+      'evil.example',
+      `127.0.0.1.evil.example:${port}`,
+      `localhost.:${port + 1}`,
+      '',
+      'a b',
+      `user@127.0.0.1:${port}`,
+    ]) {
       const reply = await rawGet(running, pathname, { host });
       expect(reply.status, `Host ${host}`).toBe(403);
       expect(reply.body, `Host ${host}`).not.toMatch(/device_builder_|"ok"/);
@@ -199,7 +207,6 @@ describe('HostPolicy and originAllowed', () => {
     expect(parseHostPort('Example.COM.:8080')).toEqual({ host: 'example.com', port: 8080 });
   });
 });
-
 
 describe('password guessing from rotating source addresses', () => {
   /** Sends `guesses` password logins, `perAddress` from each 127.0.0.x in turn; returns each outcome. */

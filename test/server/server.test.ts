@@ -59,7 +59,9 @@ describe('firmware jobs drive build sizes', () => {
     const compiled = (updated.data as DeviceEvent).device;
     expect(compiled.configuration).toBe('kitchen.yaml');
     expect(compiled.build_path).toBe(path.join(dir, '.esphome', 'build', 'kitchen'));
-    const names = client.frames.filter((f) => (f.data as { job_id?: string })?.job_id === job.job_id || (f.data as FirmwareJobSummary)?.job_id === job.job_id).map((f) => f.event);
+    const names = client.frames
+      .filter((f) => (f.data as { job_id?: string })?.job_id === job.job_id || (f.data as FirmwareJobSummary)?.job_id === job.job_id)
+      .map((f) => f.event);
     expect(names[0]).toBe('job_queued');
     expect(names).toContain('job_started');
     expect(names).toContain('job_output');
@@ -99,7 +101,9 @@ describe('firmware jobs drive build sizes', () => {
     const mark = client.frames.length;
     await client.call('firmware/reset_build_env');
     for (const configuration of ['a.yaml', 'b.yaml']) {
-      await client.waitForEvent('device_updated', (data: DeviceEvent) => data.device.configuration === configuration && data.device.build_size_bytes === 0, { after: mark });
+      await client.waitForEvent('device_updated', (data: DeviceEvent) => data.device.configuration === configuration && data.device.build_size_bytes === 0, {
+        after: mark,
+      });
     }
     const list = await client.call<Device[]>('devices/list');
     expect(list.map((d) => d.build_size_bytes)).toEqual([0, 0]);
@@ -137,7 +141,9 @@ describe('archive and delete', () => {
     const device = addDevice(dir, 'kitchen', { files: 3 });
     writeFile(
       path.join(dir, '.device-builder.json'),
-      JSON.stringify({ 'kitchen.yaml': { friendly_name: 'Kitchen', ip: '10.0.0.2', mac_address: 'aa', build_size_bytes: 5, build_size_dir_mtime: 1, build_size_info_mtime: 2 } }),
+      JSON.stringify({
+        'kitchen.yaml': { friendly_name: 'Kitchen', ip: '10.0.0.2', mac_address: 'aa', build_size_bytes: 5, build_size_dir_mtime: 1, build_size_info_mtime: 2 },
+      }),
     );
     const running = await startServer(dir);
     const client = await running.connect();

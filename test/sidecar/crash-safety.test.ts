@@ -43,15 +43,10 @@ describe('two processes updating the same sidecar at once', () => {
 
   it('disjoint devices: every update of both lands', async () => {
     const dir = makeTempDir('two-writers-');
-    const [a, b] = await Promise.all([
-      runWriter([dir, 'devices', '0', String(N)]),
-      runWriter([dir, 'devices', '100000', String(N)]),
-    ]);
+    const [a, b] = await Promise.all([runWriter([dir, 'devices', '0', String(N)]), runWriter([dir, 'devices', '100000', String(N)])]);
     expect([a.code, a.errors, b.code, b.errors]).toEqual([0, [], 0, []]);
     const data = JSON.parse(fs.readFileSync(path.join(dir, SIDECAR_FILE), 'utf8')) as Record<string, unknown>;
-    const missing = [...Array.from({ length: N }, (_, i) => i), ...Array.from({ length: N }, (_, i) => 100_000 + i)].filter(
-      (n) => !(`dev${n}.yaml` in data),
-    );
+    const missing = [...Array.from({ length: N }, (_, i) => i), ...Array.from({ length: N }, (_, i) => 100_000 + i)].filter((n) => !(`dev${n}.yaml` in data));
     expect(missing).toEqual([]);
     expect(Object.keys(data)).toHaveLength(2 * N);
     expect(leftovers(dir)).toEqual([]);
@@ -151,16 +146,7 @@ describe('power-loss order', () => {
     const store = new SidecarStore(dir, { logger: silentLogger });
     const events = await recordFsCalls(() => store.updateDevice('a.yaml', { ip: '1' }));
     const ours = normalize(events, dir).filter((event) => event.includes('TEMP') || event.endsWith('DIR'));
-    expect(ours).toEqual([
-      'open TEMP',
-      'writeFile TEMP',
-      'sync TEMP',
-      'close TEMP',
-      `rename TEMP -> ${SIDECAR_FILE}`,
-      'open DIR',
-      'sync DIR',
-      'close DIR',
-    ]);
+    expect(ours).toEqual(['open TEMP', 'writeFile TEMP', 'sync TEMP', 'close TEMP', `rename TEMP -> ${SIDECAR_FILE}`, 'open DIR', 'sync DIR', 'close DIR']);
   });
 
   it('a corrupt sidecar is set aside (a link, never a copy) and its folder fsynced before the replacing rename', async () => {

@@ -3,14 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  SIDECAR_FILE,
-  SidecarStore,
-  VOLATILE_DEVICE_FIELDS,
-  applyFieldUpdates,
-  deviceEntry,
-  isGlobalKey,
-} from '../../src/sidecar/sidecar-store.js';
+import { SIDECAR_FILE, SidecarStore, VOLATILE_DEVICE_FIELDS, applyFieldUpdates, deviceEntry, isGlobalKey } from '../../src/sidecar/sidecar-store.js';
 import { createLogger } from '../../src/util/log.js';
 import { Mutex } from '../../src/util/mutex.js';
 import { captureLog as capturingLogger } from '../helpers/capture-log.js';
@@ -56,7 +49,6 @@ function listDir(): string[] {
     .filter((name) => name !== `${SIDECAR_FILE}.lock`)
     .sort();
 }
-
 
 /** A pid that belonged to a process which has already exited. */
 function deadPid(): number {
@@ -424,9 +416,7 @@ describe('SidecarStore atomic, serialized writes', () => {
 
   it('50 concurrent updateDevice calls for 50 devices all land (no lost update)', async () => {
     const s = store();
-    await Promise.all(
-      Array.from({ length: 50 }, (_, i) => s.updateDevice(`device${i}.yaml`, { build_size_bytes: 1000 + i })),
-    );
+    await Promise.all(Array.from({ length: 50 }, (_, i) => s.updateDevice(`device${i}.yaml`, { build_size_bytes: 1000 + i })));
     const data = readRaw() as Record<string, { build_size_bytes: number }>;
     expect(Object.keys(data)).toHaveLength(50);
     for (let i = 0; i < 50; i++) expect(data[`device${i}.yaml`]).toEqual({ build_size_bytes: 1000 + i });
@@ -714,9 +704,10 @@ with open(sys.argv[1], "w") as f:
 
   /** Python's repr of each top-level key's value after json.load (distinguishes 1.0 from 1, keeps every digit). */
   function pythonReprs(): Record<string, string> {
-    return JSON.parse(
-      runPython('import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: repr(v) for k, v in d.items()}))', [file]),
-    ) as Record<string, string>;
+    return JSON.parse(runPython('import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: repr(v) for k, v in d.items()}))', [file])) as Record<
+      string,
+      string
+    >;
   }
 
   it('an update for one device keeps every other value exactly as Python reads it', async () => {
@@ -727,9 +718,7 @@ with open(sys.argv[1], "w") as f:
     expect(after['office.yaml']).toBe(before['office.yaml']);
     expect(after['_preferences']).toBe(before['_preferences']);
     // The touched entry: the new field, and its untouched 1.0 still a float.
-    expect(after['kitchen.yaml']).toBe(
-      "{'friendly_name': 'Küche 🍳', 'build_size_bytes': 123456789, 'ratio': 1.0, 'ip': '192.168.1.42'}",
-    );
+    expect(after['kitchen.yaml']).toBe("{'friendly_name': 'Küche 🍳', 'build_size_bytes': 123456789, 'ratio': 1.0, 'ip': '192.168.1.42'}");
     const text = fs.readFileSync(file, 'utf8');
     expect(text).toContain('"big": 18446744073709551617');
     expect(text).toContain('"float_e5": 100000.0');

@@ -2,13 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  interpretStorageJson,
-  readStorageJson,
-  readStorageJsonSync,
-  storageJsonPath,
-  type StorageJson,
-} from '../../src/storage/storage-json.js';
+import { interpretStorageJson, readStorageJson, readStorageJsonSync, storageJsonPath, type StorageJson } from '../../src/storage/storage-json.js';
 import { resolveDataDir } from '../../src/storage/data-dir.js';
 
 let root: string;

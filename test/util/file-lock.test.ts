@@ -14,15 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SIDECAR_FILE, SidecarStore } from '../../src/sidecar/sidecar-store.js';
-import {
-  FileLockError,
-  FLOCK_ENV,
-  flockChoiceFromEnv,
-  lockPathOf,
-  resolveFlockEngine,
-  withFileLock,
-  type FlockEngine,
-} from '../../src/util/file-lock.js';
+import { FileLockError, FLOCK_ENV, flockChoiceFromEnv, lockPathOf, resolveFlockEngine, withFileLock, type FlockEngine } from '../../src/util/file-lock.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { cleanupTempDirs, makeTempDir, silentLogger } from '../helpers/fs-fixtures.js';
 import { REPO_ROOT, TSX_LOADER } from '../helpers/run-cli.js';
@@ -133,7 +125,13 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 /** Whether `promise` is still pending after `ms`: the waiting side of "never breaks in". */
 async function stillPendingAfter(promise: Promise<unknown>, ms: number): Promise<boolean> {
   const pending = Symbol('pending');
-  const winner = await Promise.race([promise.then(() => 'settled', () => 'settled'), new Promise((resolve) => setTimeout(() => resolve(pending), ms))]);
+  const winner = await Promise.race([
+    promise.then(
+      () => 'settled',
+      () => 'settled',
+    ),
+    new Promise((resolve) => setTimeout(() => resolve(pending), ms)),
+  ]);
   return winner === pending;
 }
 
@@ -179,10 +177,14 @@ describe.each(ENGINES)('the flock protocol, %s engine', (engine) => {
     const dir = makeTempDir('lock-');
     const file = path.join(dir, SIDECAR_FILE);
     const { logger, lines } = captureLog();
-    const seen = await withFileLock(file, async (lock) => {
-      expect(lock.lockPath).toBe(lockPathOf(file));
-      return pythonProbe(dir);
-    }, { logger });
+    const seen = await withFileLock(
+      file,
+      async (lock) => {
+        expect(lock.lockPath).toBe(lockPathOf(file));
+        return pythonProbe(dir);
+      },
+      { logger },
+    );
     expect(seen).toBe('busy');
     expect(pythonProbe(dir)).toBe('free');
     const stats = fs.lstatSync(lockPathOf(file));
@@ -218,9 +220,13 @@ describe.each(ENGINES)('the flock protocol, %s engine', (engine) => {
     const python = await pythonHolds(dir);
     let ran = false;
     const error = await rejection(
-      withFileLock(path.join(dir, SIDECAR_FILE), async () => {
-        ran = true;
-      }, { waitMs: 300 }),
+      withFileLock(
+        path.join(dir, SIDECAR_FILE),
+        async () => {
+          ran = true;
+        },
+        { waitMs: 300 },
+      ),
     );
     expect(error).toBeInstanceOf(FileLockError);
     expect((error as FileLockError).code).toBe('ELOCKTIMEOUT');
@@ -358,10 +364,13 @@ describe.each(ENGINES)('the flock protocol, %s engine', (engine) => {
 
   describe('the lock file replaced or removed while we hold it', () => {
     it.each([
-      ['replaced (a new file renamed over it)', (lock: string) => {
-        fs.writeFileSync(`${lock}.new`, '');
-        fs.renameSync(`${lock}.new`, lock);
-      }],
+      [
+        'replaced (a new file renamed over it)',
+        (lock: string) => {
+          fs.writeFileSync(`${lock}.new`, '');
+          fs.renameSync(`${lock}.new`, lock);
+        },
+      ],
       ['removed', (lock: string) => fs.rmSync(lock)],
     ])('%s: ELOCKLOST, nothing written, the path left as the other party left it', async (_label, meddle) => {
       const dir = makeTempDir('lock-');

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  isNumberText,
-  jsonEqual,
-  parsePreserving,
-  PreservedNumber,
-  stringifyPreserving,
-  toPlainJson,
-} from '../../src/util/json-preserving.js';
+import { isNumberText, jsonEqual, parsePreserving, PreservedNumber, stringifyPreserving, toPlainJson } from '../../src/util/json-preserving.js';
 import { runPython } from '../helpers/python.js';
 
 /** Values Python writes that JSON.parse + JSON.stringify would change, with nesting and unicode. */
@@ -34,15 +27,12 @@ describe('parsePreserving', () => {
     for (const value of Object.values(parsed)) expect(typeof value).toBe('number');
   });
 
-  it.each(['1.0', '1e5', '1E5', '100000.0', '1e+16', '1e-07', '-0', '-0.0', '2.50', '18446744073709551617', '1e400'])(
-    'keeps %s as its text',
-    (text) => {
-      const parsed = (parsePreserving(`[${text}]`) as unknown[])[0];
-      expect(parsed).toBeInstanceOf(PreservedNumber);
-      expect(isNumberText(parsed)).toBe(true);
-      expect(stringifyPreserving([parsed])).toBe(`[${text}]`);
-    },
-  );
+  it.each(['1.0', '1e5', '1E5', '100000.0', '1e+16', '1e-07', '-0', '-0.0', '2.50', '18446744073709551617', '1e400'])('keeps %s as its text', (text) => {
+    const parsed = (parsePreserving(`[${text}]`) as unknown[])[0];
+    expect(parsed).toBeInstanceOf(PreservedNumber);
+    expect(isNumberText(parsed)).toBe(true);
+    expect(stringifyPreserving([parsed])).toBe(`[${text}]`);
+  });
 
   it('throws on invalid JSON, like JSON.parse', () => {
     for (const text of ['{"a": ', '', 'nope', '{"a": 1,}', "{'a': 1}"]) expect(() => parsePreserving(text)).toThrow();
@@ -136,7 +126,25 @@ describe('jsonEqual (Python == on what json.load gives)', () => {
   });
 
   it('agrees with Python on every pair of a mixed sample', () => {
-    const texts = ['1', '1.0', '1e0', '2', '0.1', '0.10', '1e-1', '-0', '-0.0', '0', '18446744073709551617', '18446744073709551616', '1.8446744073709552e19', '9007199254740993', '9007199254740992', '9007199254740993.0', '1e400'];
+    const texts = [
+      '1',
+      '1.0',
+      '1e0',
+      '2',
+      '0.1',
+      '0.10',
+      '1e-1',
+      '-0',
+      '-0.0',
+      '0',
+      '18446744073709551617',
+      '18446744073709551616',
+      '1.8446744073709552e19',
+      '9007199254740993',
+      '9007199254740992',
+      '9007199254740993.0',
+      '1e400',
+    ];
     const python = JSON.parse(
       runPython(
         String.raw`

@@ -36,9 +36,7 @@ beforeEach(() => FakeSocket.reset());
 describe('ApiClient', () => {
   it('derives the socket URL from the page URL', () => {
     expect(socketUrlFor({ href: 'http://host:6052/', protocol: 'http:' })).toBe('ws://host:6052/ws');
-    expect(socketUrlFor({ href: 'https://ha.example/api/hassio_ingress/abc/?x=1#y', protocol: 'https:' })).toBe(
-      'wss://ha.example/api/hassio_ingress/abc/ws',
-    );
+    expect(socketUrlFor({ href: 'https://ha.example/api/hassio_ingress/abc/?x=1#y', protocol: 'https:' })).toBe('wss://ha.example/api/hassio_ingress/abc/ws');
   });
 
   it('goes online after the server info and answers requests by message_id, in any order', async () => {
@@ -232,7 +230,14 @@ describe('ApiClient', () => {
     client.start();
     FakeSocket.last.open({ requires_auth: true });
     expect(client.status.serverInfo).toEqual({ server_version: '0.1.0', requires_auth: true });
-    const info = { server_version: '0.1.0', esphome_version: '2026.11.0', requires_auth: true, demo: false, config_dir: '/config', data_dir: '/config/.esphome' };
+    const info = {
+      server_version: '0.1.0',
+      esphome_version: '2026.11.0',
+      requires_auth: true,
+      demo: false,
+      config_dir: '/config',
+      data_dir: '/config/.esphome',
+    };
     FakeSocket.last.reply('auth/login', { token: 'new', expires_at: 1, server_info: info });
     await flush();
     expect(client.status.phase).toBe('online');

@@ -130,8 +130,7 @@ describe('<db-devices-table>', () => {
     const { ctx } = harness(fleet());
     ctx.store.preferences = { [PREF_COLUMNS]: { build_size: true, configuration: false } };
     const table = await mount('db-devices-table', (el) => (el.ctx = ctx));
-    const meta = (c: string) =>
-      [...(root(table).querySelector(`tr[data-configuration="${c}"] td.mobile-meta`)?.children ?? [])].map((e) => e.textContent);
+    const meta = (c: string) => [...(root(table).querySelector(`tr[data-configuration="${c}"] td.mobile-meta`)?.children ?? [])].map((e) => e.textContent);
     expect(meta('kitchen.yaml')).toEqual(['212.4 MB', '·', 'ESP32', '·', '192.168.1.42']);
     // Nothing to show is left out, separators included.
     expect(meta('office.yaml')).toEqual(['ESP32', '·', 'office.local']);

@@ -51,10 +51,7 @@ export function harness(devices: Device[], extra: Partial<InitialState> = {}): H
   return { ctx: { client, store, actions, toasts, ui }, socket, opened, asked, answer };
 }
 
-export async function mount<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  setup: (el: HTMLElementTagNameMap[K]) => void,
-): Promise<HTMLElementTagNameMap[K]> {
+export async function mount<K extends keyof HTMLElementTagNameMap>(tag: K, setup: (el: HTMLElementTagNameMap[K]) => void): Promise<HTMLElementTagNameMap[K]> {
   const el = document.createElement(tag);
   setup(el);
   document.body.append(el);

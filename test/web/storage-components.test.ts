@@ -222,11 +222,7 @@ describe('<db-platformio-panel>', () => {
     await flush();
     expect(asked[0]).toMatchObject({ title: 'Reset the build environment?', confirmLabel: 'Reset build environment', danger: true });
     expect(asked[0]?.message).toContain('esphome clean-all');
-    expect(asked[0]?.items).toEqual([
-      'Build folders of 2 devices: 242.4 MB',
-      '3 unused build folders: 144.2 MB',
-      'PlatformIO .cache: 286.0 MB',
-    ]);
+    expect(asked[0]?.items).toEqual(['Build folders of 2 devices: 242.4 MB', '3 unused build folders: 144.2 MB', 'PlatformIO .cache: 286.0 MB']);
     expect(socket.sent.some((f) => f['command'] === 'firmware/reset_build_env')).toBe(false);
 
     answer.value = true;

@@ -80,7 +80,11 @@ describe('Store', () => {
     client.retryNow();
     FakeSocket.last.open();
     const socket = FakeSocket.last;
-    socket.receive({ message_id: socket.lastSent('subscribe_events')['message_id'], event: 'initial_state', data: { devices: [device('a')], firmware_jobs: [] } });
+    socket.receive({
+      message_id: socket.lastSent('subscribe_events')['message_id'],
+      event: 'initial_state',
+      data: { devices: [device('a')], firmware_jobs: [] },
+    });
     await flush();
     expect([...store.devices.keys()]).toEqual(['a.yaml']);
   });

@@ -110,7 +110,7 @@ describe('sorting', () => {
   });
 
   it('sorts 1,000 devices quickly', () => {
-    const many = Array.from({ length: 1000 }, (_, i) => device(`device-${i}`, { build_size_bytes: (i * 7919) % 1000 * MB }));
+    const many = Array.from({ length: 1000 }, (_, i) => device(`device-${i}`, { build_size_bytes: ((i * 7919) % 1000) * MB }));
     const started = performance.now();
     const sorted = sortDevices(many, { column: 'build_size', direction: 'descending' });
     expect(performance.now() - started).toBeLessThan(200);
@@ -153,11 +153,7 @@ describe('search', () => {
 
 describe('fleet summary', () => {
   it('totals the build folders, counts compiled devices and finds the largest', () => {
-    const summary = summarize([
-      device('a', { build_size_bytes: 10 * MB }),
-      device('b', { build_size_bytes: 0 }),
-      device('c', { build_size_bytes: 300 * MB }),
-    ]);
+    const summary = summarize([device('a', { build_size_bytes: 10 * MB }), device('b', { build_size_bytes: 0 }), device('c', { build_size_bytes: 300 * MB })]);
     expect(summary.totalBytes).toBe(310 * MB);
     expect(summary.compiled).toBe(2);
     expect(summary.total).toBe(3);

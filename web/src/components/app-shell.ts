@@ -345,8 +345,9 @@ export class AppShellElement extends LitElement implements UiHost {
         </div>
       </div>
       ${!online && status?.everOnline ? html`<span class="pill" role="status">${icon('plug')}Offline</span>` : nothing}
-      ${signedIn
-        ? html`
+      ${
+        signedIn
+          ? html`
             <button
               class="hbtn"
               aria-label=${activeJobs ? `Jobs, ${plural(activeJobs, 'active job')}` : 'Jobs'}
@@ -359,7 +360,8 @@ export class AppShellElement extends LitElement implements UiHost {
               ${icon('archive')}<span class="label">Archived</span>
             </button>
           `
-        : nothing}
+          : nothing
+      }
       <button
         class="hbtn square"
         aria-label=${`Theme: ${THEME_LABEL[choice]}`}
@@ -368,11 +370,13 @@ export class AppShellElement extends LitElement implements UiHost {
       >
         ${icon(themeIcon)}
       </button>
-      ${status?.serverInfo?.requires_auth && status.phase === 'online'
-        ? html`<button class="hbtn square" aria-label="Sign out" title="Sign out" @click=${() => void ctx?.client.logout()}>
+      ${
+        status?.serverInfo?.requires_auth && status.phase === 'online'
+          ? html`<button class="hbtn square" aria-label="Sign out" title="Sign out" @click=${() => void ctx?.client.logout()}>
             ${icon('logout')}
           </button>`
-        : nothing}
+          : nothing
+      }
     </header>`;
   }
 
@@ -381,13 +385,16 @@ export class AppShellElement extends LitElement implements UiHost {
     const info = status?.serverInfo;
     const seconds = status?.retryAt ? Math.max(0, Math.ceil((status.retryAt - Date.now()) / 1000)) : 0;
     return html`
-      ${info?.demo
-        ? html`<div class="banner demo" role="note">
+      ${
+        info?.demo
+          ? html`<div class="banner demo" role="note">
             <strong>DEMO</strong> A generated fleet: nothing here touches real devices or files.
           </div>`
-        : nothing}
-      ${!online && status?.everOnline
-        ? html`<div class="banner offline" role="status" data-testid="offline-banner">
+          : nothing
+      }
+      ${
+        !online && status?.everOnline
+          ? html`<div class="banner offline" role="status" data-testid="offline-banner">
             ${icon('warning')}
             <span
               >Offline: the server cannot be reached.
@@ -397,12 +404,15 @@ export class AppShellElement extends LitElement implements UiHost {
               Retry now
             </button>
           </div>`
-        : nothing}
-      ${online && info && info.esphome_version === null && !info.demo
-        ? html`<div class="banner warn" role="note">
+          : nothing
+      }
+      ${
+        online && info && info.esphome_version === null && !info.demo
+          ? html`<div class="banner warn" role="note">
             ${icon('warning')} The esphome CLI was not found on the server: compile, install and clean will fail until it is installed.
           </div>`
-        : nothing}
+          : nothing
+      }
     `;
   }
 

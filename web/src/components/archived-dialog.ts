@@ -158,8 +158,9 @@ export class ArchivedDialogElement extends LitElement {
           ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
           ${devices === null && !this.error ? html`<div class="empty" role="status">Loading…</div>` : nothing}
           ${devices?.length === 0 ? html`<div class="empty">No archived devices.</div>` : nothing}
-          ${devices?.length
-            ? html`<ul aria-label="Archived devices">
+          ${
+            devices?.length
+              ? html`<ul aria-label="Archived devices">
                 ${devices.map(
                   (device) => html`<li data-configuration=${device.configuration}>
                     <div class="what">
@@ -187,7 +188,8 @@ export class ArchivedDialogElement extends LitElement {
                   </li>`,
                 )}
               </ul>`
-            : nothing}
+              : nothing
+          }
         </div>
         <div class="dialog-foot">
           <button class="btn primary" @click=${() => this.close()}>Close</button>

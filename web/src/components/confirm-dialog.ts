@@ -77,17 +77,20 @@ export class ConfirmDialogElement extends LitElement {
     const items = o?.items ?? [];
     return html`
       <dialog role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-message" @close=${this.modal.handleClose} @click=${this.modal.handleClick}>
-        ${o
-          ? html`
+        ${
+          o
+            ? html`
               <div class="dialog-head"><h2 id="confirm-title">${o.title}</h2></div>
               <div class="dialog-body">
                 <p id="confirm-message">${o.message}</p>
-                ${items.length
-                  ? html`<ul>
+                ${
+                  items.length
+                    ? html`<ul>
                       ${items.slice(0, MAX_ITEMS).map((item) => html`<li>${item}</li>`)}
                       ${items.length > MAX_ITEMS ? html`<li>and ${items.length - MAX_ITEMS} more</li>` : nothing}
                     </ul>`
-                  : nothing}
+                    : nothing
+                }
               </div>
               <div class="dialog-foot">
                 <button class="btn cancel" @click=${() => this.finish(false)}>Cancel</button>
@@ -96,7 +99,8 @@ export class ConfirmDialogElement extends LitElement {
                 </button>
               </div>
             `
-          : nothing}
+            : nothing
+        }
       </dialog>
     `;
   }

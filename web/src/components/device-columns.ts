@@ -99,11 +99,13 @@ const VIEWS: Record<ColumnId, ColumnView> = {
       return html`<td class="name">
         <div class="name-stack">
           <span class="friendly"
-            >${inlineStatus(job)}${friendly}${device.error
-              ? html`<span class="warn" title=${device.error} aria-label=${`Configuration problem: ${device.error}`}
+            >${inlineStatus(job)}${friendly}${
+              device.error
+                ? html`<span class="warn" title=${device.error} aria-label=${`Configuration problem: ${device.error}`}
                   >${icon('warning')}</span
                 >`
-              : nothing}</span
+                : nothing
+            }</span
           >
           ${friendly !== device.name ? html`<span class="device-name">${device.name}</span>` : nothing}
         </div>

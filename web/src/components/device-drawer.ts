@@ -387,11 +387,10 @@ export class DeviceDrawerElement extends LitElement {
     const parts = breakdown ? breakdownParts(breakdown) : [];
     const label = parts.map((p) => `${p.label} ${formatBytes(p.bytes)}`).join(', ');
     return html`<div class="detail breakdown" data-testid="build-breakdown">
-      ${breakdown
-        ? html`<div class="stack-bar" role="img" aria-label=${`Where the bytes are: ${label}`}>
-              ${parts.map((p) =>
-                p.share > 0 ? html`<span class=${PART_COLOUR[p.key]} style="flex: 0 1 ${segmentWidth(p.share)}"></span>` : nothing,
-              )}
+      ${
+        breakdown
+          ? html`<div class="stack-bar" role="img" aria-label=${`Where the bytes are: ${label}`}>
+              ${parts.map((p) => (p.share > 0 ? html`<span class=${PART_COLOUR[p.key]} style="flex: 0 1 ${segmentWidth(p.share)}"></span>` : nothing))}
             </div>
             <ul class="legend" aria-hidden="true">
               ${parts.map(
@@ -402,12 +401,15 @@ export class DeviceDrawerElement extends LitElement {
                 </li>`,
               )}
             </ul>`
-        : nothing}
-      ${onDisk
-        ? html`<div class="on-disk" data-testid="on-disk" title=${ON_DISK_EXPLAINED}>
+          : nothing
+      }
+      ${
+        onDisk
+          ? html`<div class="on-disk" data-testid="on-disk" title=${ON_DISK_EXPLAINED}>
             On disk: <strong data-bytes=${device.build_disk_bytes}>${formatBytes(device.build_disk_bytes)}</strong> · what du reports
           </div>`
-        : nothing}
+          : nothing
+      }
     </div>`;
   }
 
@@ -421,19 +423,20 @@ export class DeviceDrawerElement extends LitElement {
       <dl>
         <dt>Build path</dt>
         <dd class="path">${device.build_path ?? html`<span class="muted">None yet</span>`}</dd>
-        ${device.build_size_bytes > 0
-          ? html`<div class="size-row" style="display: contents" data-testid="build-size-row">
+        ${
+          device.build_size_bytes > 0
+            ? html`<div class="size-row" style="display: contents" data-testid="build-size-row">
               <dt class=${joined ? 'joined' : ''}>Build Size</dt>
               <dd class=${joined ? 'joined' : ''}>
                 <span class="size-stack">
                   <span class="size-value" data-bytes=${device.build_size_bytes}>${formatBytes(device.build_size_bytes)}</span>
-                  ${breakdown
-                    ? html`<span class="frees" data-testid="clean-frees" data-bytes=${breakdown.cleanable} title=${CLEAN_EXPLAINED}
-                        >${breakdown.cleanable > 0
-                          ? html`Clean frees <strong>${formatBytes(breakdown.cleanable)}</strong>`
-                          : 'Nothing to clean'}</span
+                  ${
+                    breakdown
+                      ? html`<span class="frees" data-testid="clean-frees" data-bytes=${breakdown.cleanable} title=${CLEAN_EXPLAINED}
+                        >${breakdown.cleanable > 0 ? html`Clean frees <strong>${formatBytes(breakdown.cleanable)}</strong>` : 'Nothing to clean'}</span
                       >`
-                    : nothing}
+                      : nothing
+                  }
                 </span>
                 <button
                   class="icon-btn"
@@ -446,14 +449,17 @@ export class DeviceDrawerElement extends LitElement {
                   ${icon('broom')}
                 </button>
               </dd>
-              ${active
-                ? html`<p class="detail hint" id="clean-hint">
+              ${
+                active
+                  ? html`<p class="detail hint" id="clean-hint">
                     Cleaning waits until the ${JOB_LABELS[job.job_type].toLowerCase()} job for this device ends.
                   </p>`
-                : nothing}
+                  : nothing
+              }
               ${detail}
             </div>`
-          : nothing}
+            : nothing
+        }
       </dl>`;
   }
 
@@ -470,8 +476,9 @@ export class DeviceDrawerElement extends LitElement {
         @close=${this.modal.handleClose}
         @click=${this.modal.handleClick}
       >
-        ${device
-          ? html`
+        ${
+          device
+            ? html`
               <div class="dialog-head">
                 <span class="avatar">${icon('chip')}</span>
                 <div class="head-text">
@@ -484,9 +491,7 @@ export class DeviceDrawerElement extends LitElement {
               </div>
               <div class="dialog-body">
                 ${this.renderJobNotice(job)}
-                ${device.error
-                  ? html`<div class="notice error">${icon('warning')}<span class="grow">${device.error}</span></div>`
-                  : nothing}
+                ${device.error ? html`<div class="notice error">${icon('warning')}<span class="grow">${device.error}</span></div>` : nothing}
                 ${this.renderDetails(device)} ${this.renderBuild(device, job)}
               </div>
               <div class="dialog-foot">
@@ -497,11 +502,13 @@ export class DeviceDrawerElement extends LitElement {
                 <button
                   class="btn"
                   ?disabled=${disabledDestructive}
-                  title=${active
-                    ? 'Unavailable while a job runs for this device'
-                    : device.build_size_breakdown && device.build_size_breakdown.cleanable > 0
-                      ? `Delete the build files (frees ${formatBytes(device.build_size_breakdown.cleanable)})`
-                      : 'Delete the build files'}
+                  title=${
+                    active
+                      ? 'Unavailable while a job runs for this device'
+                      : device.build_size_breakdown && device.build_size_breakdown.cleanable > 0
+                        ? `Delete the build files (frees ${formatBytes(device.build_size_breakdown.cleanable)})`
+                        : 'Delete the build files'
+                  }
                   @click=${() => void this.run('clean')}
                 >
                   ${icon('broom')} Clean
@@ -524,7 +531,8 @@ export class DeviceDrawerElement extends LitElement {
                 </button>
               </div>
             `
-          : nothing}
+            : nothing
+        }
       </dialog>
     `;
   }

@@ -374,21 +374,25 @@ export class DevicesTableElement extends LitElement {
             </tr>
           </thead>
           <tbody>
-            ${before > 0
-              ? html`<tr class="spacer" aria-hidden="true" style="height: ${before}px">
+            ${
+              before > 0
+                ? html`<tr class="spacer" aria-hidden="true" style="height: ${before}px">
                   <td colspan=${colSpan}></td>
                 </tr>`
-              : nothing}
+                : nothing
+            }
             ${repeat(
               slice,
               (d) => d.configuration,
               (d, i) => this.renderRow(d, start + i, columns),
             )}
-            ${after > 0
-              ? html`<tr class="spacer" aria-hidden="true" style="height: ${after}px">
+            ${
+              after > 0
+                ? html`<tr class="spacer" aria-hidden="true" style="height: ${after}px">
                   <td colspan=${colSpan}></td>
                 </tr>`
-              : nothing}
+                : nothing
+            }
           </tbody>
         </table>
         ${rows.length === 0 ? this.renderEmpty(total) : nothing}

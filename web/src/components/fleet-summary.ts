@@ -181,13 +181,15 @@ export class FleetSummaryElement extends LitElement {
       <span class="badge">${icon('folder')}</span>
       <div class="text">
         <div class="label"><span class="long">Unused folders</span><span class="short">Unused</span></div>
-        ${orphans.length > 0
-          ? html`<button class="link" title="Show the unused build folders" @click=${() => this.ctx?.ui.showUnusedBuilds()}>
+        ${
+          orphans.length > 0
+            ? html`<button class="link" title="Show the unused build folders" @click=${() => this.ctx?.ui.showUnusedBuilds()}>
               <div class="value" data-bytes=${total}>${formatBytes(total)}</div>
               <div class="sub">reclaimable · ${plural(orphans.length, 'folder')}</div>
             </button>`
-          : html`<div class="value">None</div>
-              <div class="sub">every folder is in use</div>`}
+            : html`<div class="value">None</div>
+              <div class="sub">every folder is in use</div>`
+        }
       </div>
     </div>`;
   }
@@ -217,8 +219,9 @@ export class FleetSummaryElement extends LitElement {
           <span class="badge">${icon('arrowUp')}</span>
           <div class="text">
             <div class="label">Largest</div>
-            ${largest
-              ? html`<button
+            ${
+              largest
+                ? html`<button
                   class="largest"
                   title="Open ${displayName(largest)}"
                   @click=${() => this.ctx?.ui.openDevice(largest.configuration)}
@@ -226,8 +229,9 @@ export class FleetSummaryElement extends LitElement {
                   <div class="value">${formatBytes(largest.build_size_bytes)}</div>
                   <div class="sub">${displayName(largest)}</div>
                 </button>`
-              : html`<div class="value">—</div>
-                  <div class="sub">no build folders yet</div>`}
+                : html`<div class="value">—</div>
+                  <div class="sub">no build folders yet</div>`
+            }
           </div>
         </div>
         ${this.renderUnused()}

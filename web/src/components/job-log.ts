@@ -213,9 +213,10 @@ export class JobLogElement extends LitElement {
       this.storeController.attach();
       this.offReady?.();
       // Streams end with the connection: follow again once it is back.
-      this.offReady = this.ctx?.client.onReady(() => {
-        if (this.modal.isOpen) this.follow();
-      }) ?? null;
+      this.offReady =
+        this.ctx?.client.onReady(() => {
+          if (this.modal.isOpen) this.follow();
+        }) ?? null;
     }
   }
 
@@ -397,19 +398,19 @@ export class JobLogElement extends LitElement {
           <div class="terminal" role="log" aria-label="Job output" aria-live="off" tabindex="0" @scroll=${this.onScroll}></div>
           ${this.loading ? html`<div class="overlay placeholder" aria-hidden="true">Loading output…</div>` : nothing}
           ${this.followError ? html`<div class="overlay placeholder" role="alert">Could not follow this job: ${this.followError}</div>` : nothing}
-          ${!this.stuck
-            ? html`<button class="btn primary jump" @click=${this.jumpToLatest}>${icon('arrowDown')} Jump to latest</button>`
-            : nothing}
+          ${!this.stuck ? html`<button class="btn primary jump" @click=${this.jumpToLatest}>${icon('arrowDown')} Jump to latest</button>` : nothing}
         </div>
         <div class="dialog-foot">
           <span class="summary ${job?.status === 'failed' ? 'failed' : ''}" role="status" data-testid="job-summary"
             >${job ? this.summaryText(job) : ''}</span
           >
-          ${active
-            ? html`<button class="btn danger" @click=${() => job && void this.ctx?.actions.cancelJob(job)}>
+          ${
+            active
+              ? html`<button class="btn danger" @click=${() => job && void this.ctx?.actions.cancelJob(job)}>
                 ${icon('stop')} Stop
               </button>`
-            : nothing}
+              : nothing
+          }
           <button class="btn" @click=${() => this.close()}>Close</button>
         </div>
       </dialog>

@@ -36,7 +36,11 @@ export class JobsDialogElement extends LitElement {
   declare ctx: AppContext | undefined;
 
   private readonly storeController = new StoreController(this, () => this.ctx?.store);
-  private readonly modal = new ModalController(this, () => this.renderRoot.querySelector('dialog'), () => this.stopTicker());
+  private readonly modal = new ModalController(
+    this,
+    () => this.renderRoot.querySelector('dialog'),
+    () => this.stopTicker(),
+  );
   private ticker: ReturnType<typeof setInterval> | null = null;
 
   static override styles = [
@@ -139,8 +143,9 @@ export class JobsDialogElement extends LitElement {
         <button class="icon-btn" aria-label=${`Show log of ${JOB_LABELS[job.job_type]} ${name}`} title="Show log" @click=${() => ctx?.ui.openLog(job.job_id)}>
           ${icon('log')}
         </button>
-        ${active
-          ? html`<button
+        ${
+          active
+            ? html`<button
               class="icon-btn"
               aria-label=${`Cancel ${JOB_LABELS[job.job_type]} ${name}`}
               title="Cancel"
@@ -148,7 +153,8 @@ export class JobsDialogElement extends LitElement {
             >
               ${icon('stop')}
             </button>`
-          : nothing}
+            : nothing
+        }
       </div>
     </li>`;
   }
@@ -165,18 +171,22 @@ export class JobsDialogElement extends LitElement {
         </div>
         <div class="dialog-body">
           ${jobs.length === 0 ? html`<div class="empty">No jobs yet. Compile, install or clean a device to start one.</div>` : nothing}
-          ${active.length
-            ? html`<div class="section">Active</div>
+          ${
+            active.length
+              ? html`<div class="section">Active</div>
                 <ul aria-label="Active jobs">
                   ${active.map((j) => this.renderJob(j))}
                 </ul>`
-            : nothing}
-          ${recent.length
-            ? html`<div class="section">Recent</div>
+              : nothing
+          }
+          ${
+            recent.length
+              ? html`<div class="section">Recent</div>
                 <ul aria-label="Recent jobs">
                   ${recent.map((j) => this.renderJob(j))}
                 </ul>`
-            : nothing}
+              : nothing
+          }
         </div>
         <div class="dialog-foot">
           <button class="btn" ?disabled=${recent.length === 0} @click=${() => void this.ctx?.actions.clearFinishedJobs()}>

@@ -249,9 +249,7 @@ export class PlatformioPanelElement extends LitElement {
     const nothingYet = summary.bytes === 0 && !summary.walking;
     return html`
       <div class="stack-bar" role="img" aria-label=${`PlatformIO folder: ${label}`}>
-        ${parts.map((p) =>
-          p.share > 0 ? html`<span class=${PART_COLOUR[p.part]} style="flex: 0 1 ${segmentWidth(p.share)}"></span>` : nothing,
-        )}
+        ${parts.map((p) => (p.share > 0 ? html`<span class=${PART_COLOUR[p.part]} style="flex: 0 1 ${segmentWidth(p.share)}"></span>` : nothing))}
       </div>
       <ul class="parts" aria-label="PlatformIO folder parts">
         ${parts.map(
@@ -259,13 +257,17 @@ export class PlatformioPanelElement extends LitElement {
             <span class="swatch ${PART_COLOUR[p.part]}"></span>
             <span class="name">
               <span class="label">${p.label}</span>
-              ${p.walking
-                ? html`<span class="desc walking" role="status">Measuring… ${count.format(p.walking.files)} files so far</span>`
-                : html`<span class="desc">${p.description}</span>`}
+              ${
+                p.walking
+                  ? html`<span class="desc walking" role="status">Measuring… ${count.format(p.walking.files)} files so far</span>`
+                  : html`<span class="desc">${p.description}</span>`
+              }
             </span>
-            ${p.walking
-              ? html`<span class="size walking" data-bytes=${p.walking.bytes}>${icon('running')}${formatBytes(p.walking.bytes)}</span>`
-              : html`<span class="size" data-bytes=${p.bytes}>${p.bytes > 0 ? formatBytes(p.bytes) : '—'}</span>`}
+            ${
+              p.walking
+                ? html`<span class="size walking" data-bytes=${p.walking.bytes}>${icon('running')}${formatBytes(p.walking.bytes)}</span>`
+                : html`<span class="size" data-bytes=${p.bytes}>${p.bytes > 0 ? formatBytes(p.bytes) : '—'}</span>`
+            }
           </li>`,
         )}
       </ul>
@@ -285,24 +287,30 @@ export class PlatformioPanelElement extends LitElement {
       <div class="reset-foot">
         <div class="frees">
           <span class="figure"
-            >${frees.total > 0
-              ? html`Frees <strong data-testid="reset-frees" data-bytes=${frees.total}>${formatBytes(frees.total)}</strong>`
-              : 'Nothing to free right now'}</span
+            >${
+              frees.total > 0
+                ? html`Frees <strong data-testid="reset-frees" data-bytes=${frees.total}>${formatBytes(frees.total)}</strong>`
+                : 'Nothing to free right now'
+            }</span
           >
-          ${frees.total > 0
-            ? html`<span class="split"
+          ${
+            frees.total > 0
+              ? html`<span class="split"
                 ><span>${formatBytes(frees.devices)} device builds</span> · <span>${formatBytes(frees.orphans)} unused</span> ·
                 <span>${formatBytes(frees.cache)} .cache</span></span
               >`
-            : nothing}
+              : nothing
+          }
         </div>
-        ${active
-          ? html`<button class="btn" @click=${() => this.ctx?.ui.openLog(active.job_id)}>
+        ${
+          active
+            ? html`<button class="btn" @click=${() => this.ctx?.ui.openLog(active.job_id)}>
               ${icon('running')} ${active.status === 'queued' ? 'Reset queued' : 'Resetting…'} · Show log
             </button>`
-          : html`<button class="btn danger" ?disabled=${this.starting} @click=${() => void this.reset()}>
+            : html`<button class="btn danger" ?disabled=${this.starting} @click=${() => void this.reset()}>
               ${icon(this.starting ? 'running' : 'reset')} Reset build environment
-            </button>`}
+            </button>`
+        }
       </div>
     </div>`;
   }
@@ -316,11 +324,13 @@ export class PlatformioPanelElement extends LitElement {
         <span class="panel-badge">${icon('package')}</span>
         <div class="panel-title">
           <h2 id="pio-title">PlatformIO cache</h2>
-          ${summary
-            ? html`<span class="path" title=${summary.path} data-testid="platformio-path"
+          ${
+            summary
+              ? html`<span class="path" title=${summary.path} data-testid="platformio-path"
                 ><span class="wide">${shortenPath(summary.path, 48)}</span><span class="narrow">${shortenPath(summary.path, 32)}</span></span
               >`
-            : nothing}
+              : nothing
+          }
         </div>
         <div class="panel-figure">
           <div class="value" data-testid="platformio-total" data-bytes=${summary?.bytes ?? 0}>

@@ -133,14 +133,17 @@ export class ToastStackElement extends LitElement {
       ${icon(ICONS[toast.kind])}
       <div>
         <div class="message">${toast.message}</div>
-        ${details.length
-          ? html`<ul>
+        ${
+          details.length
+            ? html`<ul>
               ${details.map((line) => html`<li>${line}</li>`)}
               ${toast.details.length > MAX_DETAILS ? html`<li>and ${toast.details.length - MAX_DETAILS} more</li>` : nothing}
             </ul>`
-          : nothing}
-        ${toast.action
-          ? html`<button
+            : nothing
+        }
+        ${
+          toast.action
+            ? html`<button
               class="action"
               @click=${() => {
                 toast.action?.run();
@@ -149,7 +152,8 @@ export class ToastStackElement extends LitElement {
             >
               ${toast.action.label}
             </button>`
-          : nothing}
+            : nothing
+        }
       </div>
       <button class="icon-btn" aria-label="Dismiss notification" @click=${() => this.toasts?.dismiss(toast.id)}>${icon('close')}</button>
     </div>`;

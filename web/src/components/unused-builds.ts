@@ -204,9 +204,11 @@ export class UnusedBuildsElement extends LitElement {
         <span class="name">${name}</span>
         ${sharedParent ? nothing : html`<span class="where mono">${shortenPath(parent, 48)}</span>`}
       </div>
-      ${measured
-        ? html`<span class="size" data-bytes=${orphan.build_size_bytes}>${formatBytes(orphan.build_size_bytes)}</span>`
-        : html`<span class="size unknown" data-bytes="0" title="Empty, or not measured yet">—</span>`}
+      ${
+        measured
+          ? html`<span class="size" data-bytes=${orphan.build_size_bytes}>${formatBytes(orphan.build_size_bytes)}</span>`
+          : html`<span class="size unknown" data-bytes="0" title="Empty, or not measured yet">—</span>`
+      }
       <button
         class="icon-btn delete"
         aria-label=${`Delete unused build folder ${name}`}
@@ -230,18 +232,22 @@ export class UnusedBuildsElement extends LitElement {
         <div class="panel-title">
           <h2 id="unused-title" tabindex="-1">Unused build folders</h2>
           <p>Left behind by deleted or renamed devices.</p>
-          ${parent
-            ? html`<span class="path" title=${parent} data-testid="unused-parent"
+          ${
+            parent
+              ? html`<span class="path" title=${parent} data-testid="unused-parent"
                 >in <span class="wide">${shortenPath(parent, 48)}</span><span class="narrow">${shortenPath(parent, 30)}</span></span
               >`
-            : nothing}
+              : nothing
+          }
         </div>
-        ${orphans.length > 0
-          ? html`<div class="panel-figure">
+        ${
+          orphans.length > 0
+            ? html`<div class="panel-figure">
               <div class="value" data-testid="unused-total" data-bytes=${total}>${formatBytes(total)}</div>
               <div class="caption">in ${plural(orphans.length, 'folder')}</div>
             </div>`
-          : nothing}
+            : nothing
+        }
         <div class="panel-tools">
           <button
             class="icon-btn"
@@ -254,16 +260,20 @@ export class UnusedBuildsElement extends LitElement {
           </button>
         </div>
       </div>
-      ${orphans.length === 0
-        ? html`<p class="none" data-testid="unused-none">${icon('success')} None: every build folder belongs to a device.</p>`
-        : html`<ul aria-label="Unused build folders">
+      ${
+        orphans.length === 0
+          ? html`<p class="none" data-testid="unused-none">${icon('success')} None: every build folder belongs to a device.</p>`
+          : html`<ul aria-label="Unused build folders">
               ${shown.map((orphan) => this.renderRow(orphan, parent !== null))}
             </ul>
-            ${orphans.length > ORPHANS_SHOWN
-              ? html`<button class="more" aria-expanded=${this.expanded ? 'true' : 'false'} @click=${() => (this.expanded = !this.expanded)}>
+            ${
+              orphans.length > ORPHANS_SHOWN
+                ? html`<button class="more" aria-expanded=${this.expanded ? 'true' : 'false'} @click=${() => (this.expanded = !this.expanded)}>
                   ${this.expanded ? 'Show fewer' : `Show all ${orphans.length} folders`}
                 </button>`
-              : nothing}`}
+                : nothing
+            }`
+      }
     </section>`;
   }
 }

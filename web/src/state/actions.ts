@@ -235,9 +235,7 @@ export class Actions {
     const ok = results.filter((r) => r.success);
     const failed = results.filter((r) => !r.success);
     const verb = BULK_DONE[kind];
-    const details = results.map((r) =>
-      r.success ? `✓ ${this.nameOf(r.configuration)}` : `✗ ${this.nameOf(r.configuration)}: ${r.error ?? 'failed'}`,
-    );
+    const details = results.map((r) => (r.success ? `✓ ${this.nameOf(r.configuration)}` : `✗ ${this.nameOf(r.configuration)}: ${r.error ?? 'failed'}`));
     if (failed.length === 0) {
       this.toasts.show({ kind: 'success', message: `${verb} ${plural(ok.length, 'device')}`, details });
     } else {

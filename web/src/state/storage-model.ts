@@ -90,11 +90,7 @@ export interface ResetFrees {
  * What `esphome clean-all` (reset_build_env) deletes: every build folder in
  * the data dir, the devices' and the unused ones, and PlatformIO's `.cache`.
  */
-export function resetFrees(
-  devices: Iterable<Device>,
-  orphans: readonly OrphanBuild[],
-  platformio: PlatformioSummary | null,
-): ResetFrees {
+export function resetFrees(devices: Iterable<Device>, orphans: readonly OrphanBuild[], platformio: PlatformioSummary | null): ResetFrees {
   let deviceBytes = 0;
   let compiled = 0;
   for (const device of devices) {

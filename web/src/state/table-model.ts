@@ -181,14 +181,7 @@ export function sizeLabel(bytes: number): string {
 }
 
 function searchableText(device: Device): string {
-  return [
-    device.name,
-    device.friendly_name,
-    device.configuration,
-    device.address,
-    device.target_platform ?? '',
-    platformLabel(device.target_platform),
-  ]
+  return [device.name, device.friendly_name, device.configuration, device.address, device.target_platform ?? '', platformLabel(device.target_platform)]
     .join('\n')
     .toLowerCase();
 }
@@ -214,9 +207,7 @@ export function sortDevices(devices: readonly Device[], sort: SortState, jobOf: 
   const primary = columnDef(sort.column).compare(jobOf);
   const sign = sort.direction === 'ascending' ? 1 : -1;
   const byName = columnDef('name').compare(jobOf);
-  return [...devices].sort(
-    (a, b) => sign * primary(a, b) || byName(a, b) || collator.compare(a.configuration, b.configuration),
-  );
+  return [...devices].sort((a, b) => sign * primary(a, b) || byName(a, b) || collator.compare(a.configuration, b.configuration));
 }
 
 /**

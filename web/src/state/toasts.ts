@@ -56,7 +56,11 @@ export class Toasts {
     };
     this.items = [...this.items, toast].slice(-MAX_VISIBLE);
     const timeout = input.timeoutMs ?? DEFAULT_TIMEOUT[input.kind];
-    if (timeout > 0) this.timers.set(toast.id, setTimeout(() => this.dismiss(toast.id), timeout));
+    if (timeout > 0)
+      this.timers.set(
+        toast.id,
+        setTimeout(() => this.dismiss(toast.id), timeout),
+      );
     this.emit();
     return toast.id;
   }

@@ -45,7 +45,6 @@ export const PLAIN: Readonly<AnsiStyle> = Object.freeze({
   inverse: false,
 });
 
-
 function clampByte(value: number | undefined): number {
   return Math.min(255, Math.max(0, Math.floor(value ?? 0)));
 }

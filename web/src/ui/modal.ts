@@ -57,8 +57,7 @@ export class ModalController implements ReactiveController {
     const dialog = this.dialog();
     if (!dialog || event.target !== dialog) return;
     const box = dialog.getBoundingClientRect();
-    const inside =
-      event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
     if (!inside) dialog.close();
   };
 }
