@@ -7,6 +7,7 @@ import { EMPTY_DEVICE_YAML, MAX_YAML_BYTES, type ParsedDeviceYaml } from '../../
 import type { Device } from '../../src/shared/device.js';
 import type { SidecarData } from '../../src/sidecar/sidecar-store.js';
 import { storageJsonPath, type StorageJson } from '../../src/storage/storage-json.js';
+import { writeStorageJson } from '../helpers/fs-fixtures.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -32,11 +33,8 @@ function writeYaml(name: string, content: string): string {
   return file;
 }
 
-/** Writes StorageJSON as ESPHome does: with `storage_version` (1) unless the content says otherwise. */
 function writeStorage(configuration: string, content: Record<string, unknown>): void {
-  const file = storageJsonPath(dataDir, configuration);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ storage_version: 1, ...content }));
+  writeStorageJson(dataDir, configuration, content);
 }
 
 function scanner(): ConfigScanner {

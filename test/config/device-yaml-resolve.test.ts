@@ -17,7 +17,7 @@ import {
   parseDeviceYaml,
   type LoadedDeviceYaml,
 } from '../../src/config/device-yaml.js';
-import { storageJsonPath } from '../../src/storage/storage-json.js';
+import { writeFile, writeStorageJson } from '../helpers/fs-fixtures.js';
 
 let root: string;
 let configDir: string;
@@ -36,15 +36,12 @@ afterEach(() => {
 
 function write(name: string, content: string): string {
   const file = path.join(configDir, name);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
+  writeFile(file, content);
   return file;
 }
 
 function writeStorage(configuration: string, content: Record<string, unknown>): void {
-  const file = storageJsonPath(dataDir, configuration);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ storage_version: 1, ...content }));
+  writeStorageJson(dataDir, configuration, content);
 }
 
 async function load(configuration: string): Promise<LoadedDeviceYaml> {

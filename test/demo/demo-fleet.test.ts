@@ -8,12 +8,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDeviceYaml } from '../../src/config/device-yaml.js';
 import { DEMO_BANNER, DEMO_DEVICES, DEMO_FLEET_DIR } from '../../src/demo/demo-devices.js';
 import { DEMO_MARKER, DEMO_ORPHAN, DEMO_VERSION, demoRoot, fakeEsphomeEntry, prepareDemoFleet, type DemoFleet } from '../../src/demo/demo-fleet.js';
-import type { Logger } from '../../src/util/log.js';
+import { captureLog } from '../helpers/capture-log.js';
 
 const SCALE = 0.05;
 
@@ -26,13 +25,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
-
-/** A real pino logger whose messages land in `messages`. */
-function capture(): { logger: Logger; messages: string[] } {
-  const messages: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void messages.push((JSON.parse(line) as { msg: string }).msg) });
-  return { logger, messages };
-}
 
 interface RunResult {
   code: number | null;
@@ -68,11 +60,11 @@ function snapshot(root: string): Map<string, string> {
 describe('prepareDemoFleet', () => {
   let root: string;
   let fleet: DemoFleet;
-  let messages: string[];
+  let messages: () => string[];
 
   beforeAll(async () => {
     root = join(tmp, 'demo');
-    const log = capture();
+    const log = captureLog('info');
     messages = log.messages;
     const started = performance.now();
     fleet = await prepareDemoFleet(log.logger, { root, scale: SCALE });
@@ -128,7 +120,7 @@ describe('prepareDemoFleet', () => {
     expect(readFileSync(join(fleet.configDir, 'broken-sensor.yaml'), 'utf8')).toMatch(/^# fake-esphome: fail$/m);
     expect(readFileSync(join(fleet.configDir, 'secrets.yaml'), 'utf8')).toMatch(/^wifi_ssid: /m);
     expect(JSON.parse(readFileSync(join(root, DEMO_MARKER), 'utf8'))).toMatchObject({ version: DEMO_VERSION, complete: true });
-    expect(messages).toContain('demo fleet ready');
+    expect(messages()).toContain('demo fleet ready');
   });
 
   it('compiles most devices: StorageJSON with an absolute build_path and a build folder with build_info.json', () => {
@@ -192,12 +184,12 @@ describe('prepareDemoFleet', () => {
     const buildDir = join(fleet.configDir, '.esphome/build/kitchen-lights');
     const dirMtime = statSync(buildDir).mtimeMs;
     const infoMtime = statSync(join(buildDir, 'build_info.json')).mtimeMs;
-    const log = capture();
+    const log = captureLog('info');
     const started = performance.now();
     const again = await prepareDemoFleet(log.logger, { root, scale: SCALE });
     expect(performance.now() - started).toBeLessThan(1000);
     expect(again).toEqual(fleet);
-    expect(log.messages).toEqual(['reusing the demo fleet']);
+    expect(log.messages()).toEqual(['reusing the demo fleet']);
     expect(statSync(buildDir).mtimeMs).toBe(dirMtime);
     expect(statSync(join(buildDir, 'build_info.json')).mtimeMs).toBe(infoMtime);
     expect((await run(again.esphomeCommand, ['version'])).code).toBe(0);
@@ -211,14 +203,14 @@ describe('prepareDemoFleet safety', () => {
     writeFileSync(join(root, 'notes.txt'), 'precious');
     writeFileSync(join(root, 'photos', 'cat.jpg'), 'meow');
     const before = snapshot(root);
-    await expect(prepareDemoFleet(capture().logger, { root, devices: 2, scale: SCALE })).rejects.toThrow(/refusing.*not empty/);
+    await expect(prepareDemoFleet(captureLog('info').logger, { root, devices: 2, scale: SCALE })).rejects.toThrow(/refusing.*not empty/);
     expect(snapshot(root)).toEqual(before);
   });
 
   it('uses an empty folder, and rebuilds an incomplete or outdated demo', async () => {
     const root = join(tmp, 'empty');
     mkdirSync(root);
-    const fleet = await prepareDemoFleet(capture().logger, { root, devices: 2, scale: SCALE });
+    const fleet = await prepareDemoFleet(captureLog('info').logger, { root, devices: 2, scale: SCALE });
     expect(
       readdirSync(fleet.configDir)
         .filter((f) => f.endsWith('.yaml'))
@@ -228,24 +220,24 @@ describe('prepareDemoFleet safety', () => {
     // An interrupted creation (marker still incomplete) is ours: wiped and redone.
     writeFileSync(join(root, DEMO_MARKER), JSON.stringify({ version: DEMO_VERSION, complete: false }));
     writeFileSync(join(root, 'half-written.tmp'), 'x');
-    const log = capture();
+    const log = captureLog('info');
     await prepareDemoFleet(log.logger, { root, devices: 2, scale: SCALE });
-    expect(log.messages[0]).toMatch(/rebuilding/);
+    expect(log.messages()[0]).toMatch(/rebuilding/);
     expect(existsSync(join(root, 'half-written.tmp'))).toBe(false);
     expect(JSON.parse(readFileSync(join(root, DEMO_MARKER), 'utf8')).complete).toBe(true);
 
     // A demo from an older layout version is rebuilt too.
     writeFileSync(join(root, DEMO_MARKER), JSON.stringify({ version: DEMO_VERSION - 1, complete: true }));
-    const log2 = capture();
+    const log2 = captureLog('info');
     await prepareDemoFleet(log2.logger, { root, devices: 2, scale: SCALE });
-    expect(log2.messages[0]).toMatch(/rebuilding/);
+    expect(log2.messages()[0]).toMatch(/rebuilding/);
     expect(JSON.parse(readFileSync(join(root, DEMO_MARKER), 'utf8')).version).toBe(DEMO_VERSION);
   });
 
   it('refuses a root that is a file', async () => {
     const file = join(tmp, 'a-file');
     writeFileSync(file, 'x');
-    await expect(prepareDemoFleet(capture().logger, { root: file })).rejects.toThrow(/not a directory/);
+    await expect(prepareDemoFleet(captureLog('info').logger, { root: file })).rejects.toThrow(/not a directory/);
     expect(readFileSync(file, 'utf8')).toBe('x');
   });
 });

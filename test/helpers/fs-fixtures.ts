@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { storageJsonPath } from '../../src/storage/storage-json.js';
 import { createLogger } from '../../src/util/log.js';
 
 export const silentLogger = createLogger('silent');
@@ -34,6 +35,11 @@ export function setMtime(target: string, seconds: number): void {
 export function writeFile(target: string, bytes: number | string): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, typeof bytes === 'string' ? bytes : Buffer.alloc(bytes, 1));
+}
+
+/** Writes StorageJSON as ESPHome does: with `storage_version` (1) unless the content says otherwise. */
+export function writeStorageJson(dataDir: string, configuration: string, content: Record<string, unknown>): void {
+  writeFile(storageJsonPath(dataDir, configuration), JSON.stringify({ storage_version: 1, ...content }));
 }
 
 export interface FixtureDevice {

@@ -23,24 +23,9 @@ import { JobQueue } from '../../src/jobs/job-queue.js';
 import type { FirmwareJob, FirmwareJobSummary } from '../../src/shared/jobs.js';
 import { SIDECAR_FILE, SidecarStore } from '../../src/sidecar/sidecar-store.js';
 import { cleanupTempDirs, makeTempDir, readJson, silentLogger } from '../helpers/fs-fixtures.js';
+import { jobSummary as summaryOf } from '../helpers/jobs.js';
 
 afterEach(() => cleanupTempDirs());
-
-function summaryOf(overrides: Partial<FirmwareJobSummary> = {}): FirmwareJobSummary {
-  return {
-    job_id: 'job-1',
-    configuration: 'kitchen.yaml',
-    job_type: 'compile',
-    status: 'completed',
-    created_at: 1714900000.5,
-    started_at: 1714900001,
-    completed_at: 1714900010,
-    exit_code: 0,
-    port: null,
-    error: null,
-    ...overrides,
-  };
-}
 
 interface Setup {
   dir: string;

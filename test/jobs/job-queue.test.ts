@@ -24,6 +24,7 @@ import { LineSplitter } from '../../src/jobs/line-splitter.js';
 import type { FirmwareJob, FirmwareJobSummary, JobEvent } from '../../src/shared/jobs.js';
 import { SIDECAR_FILE, SidecarStore } from '../../src/sidecar/sidecar-store.js';
 import { cleanupTempDirs, makeTempDir, readJson, silentLogger } from '../helpers/fs-fixtures.js';
+import { jobSummary, pidGone } from '../helpers/jobs.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FAKE_BIN = path.join(REPO, 'test', 'fixtures', 'bin');
@@ -107,15 +108,6 @@ async function finished(queue: JobQueue, jobId: string): Promise<FirmwareJob> {
   return queue.get(jobId) as FirmwareJob;
 }
 
-function pidGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 /** ESPHome's data dir for a config dir (no add-on, no ESPHOME_DATA_DIR), where job logs go. */
 function dataDirOf(configDir: string): string {
   return path.join(configDir, '.esphome');
@@ -143,20 +135,7 @@ function writeSidecar(configDir: string, data: unknown): void {
 }
 
 function storedJob(overrides: Partial<FirmwareJob>): FirmwareJob {
-  return {
-    job_id: 'job-1',
-    configuration: 'kitchen.yaml',
-    job_type: 'compile',
-    status: 'completed',
-    created_at: 1714900000.5,
-    started_at: 1714900001,
-    completed_at: 1714900010,
-    exit_code: 0,
-    port: null,
-    output: ['INFO Successfully compiled program.'],
-    error: null,
-    ...overrides,
-  };
+  return { ...jobSummary(), output: ['INFO Successfully compiled program.'], ...overrides };
 }
 
 describe('esphomeArgs', () => {

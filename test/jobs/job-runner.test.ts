@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobRunner, type RunResult } from '../../src/jobs/job-runner.js';
 import { cleanupTempDirs, makeTempDir, silentLogger } from '../helpers/fs-fixtures.js';
+import { pidGone } from '../helpers/jobs.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FAKE_BIN = path.join(REPO, 'test', 'fixtures', 'bin');
@@ -49,15 +50,6 @@ function run(r: JobRunner, configuration: string, onLine?: (line: string) => voi
     },
   });
   return { handle, lines, ended, ends: () => ends };
-}
-
-function pidGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
 }
 
 describe('JobRunner', () => {
