@@ -28,7 +28,8 @@ program
       '  ESPHOME_IS_HA_ADDON       "1"/"true": the Home Assistant add-on, data dir /data\n' +
       '  ESPHOME_DATA_DIR          ESPHome data dir otherwise (default: <config_dir>/.esphome)\n' +
       "  DEVICE_BUILDER_ADDON_DATA_DIR  where the add-on's /data is, if mounted elsewhere\n" +
-      '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (JSON lines on stderr)\n' +
+      '  DEVICE_BUILDER_LOG_LEVEL  debug, info, warn, error or silent (logs go to stderr)\n' +
+      '  DEVICE_BUILDER_LOG_FORMAT auto (default: short lines on a terminal, else JSON lines), json or pretty\n' +
       '  DEVICE_BUILDER_WALKER     auto (default), native or js: which walker sizes build folders\n' +
       '  DEVICE_BUILDER_PASSWORD   serve: the password (preferred over --password, which `ps` shows)\n' +
       '  DEVICE_BUILDER_ALLOWED_HOSTS  serve: more Host names to answer, comma separated (like --allowed-host)',
@@ -59,7 +60,7 @@ program
       import('./commands/progress.js'),
       import('./util/log.js'),
     ]);
-    const logger = createLogger(settings.logLevel);
+    const logger = createLogger(settings.logLevel, settings.logFormat);
     const progress = startProgress(process.stderr);
     try {
       const report = await runSizesPass(settings.configDir, {
@@ -113,7 +114,8 @@ program
   .option('--sweep-interval <seconds>', 'how often to check every build folder with two stats, to pick up compiles made from a terminal (0: never)', '30')
   .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
     const { createLogger } = await import('./util/log.js');
-    const logger = createLogger(readSettings(configDirArg, process.env, { logLevel: 'info' }).logLevel);
+    const { logLevel, logFormat } = readSettings(configDirArg, process.env, { logLevel: 'info' });
+    const logger = createLogger(logLevel, logFormat);
     const settings = await readServeSettings(configDirArg, options, process.env, logger);
     const { runServe } = await import('./commands/serve.js');
     await runServe(settings, logger);

@@ -26,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { NO_SIGNAL, type BuildDirSignal } from './freshness.js';
-import { nativeWalkerStatus, resolveWalkerEngine, walkerChoiceFromEnv, type WalkerChoice, type WalkerEngine } from './native-walker.js';
+import { nativeWalkerStatus, resolveWalkerEngine, WALKER_ENV, walkerChoiceFromEnv, type WalkerChoice, type WalkerEngine } from './native-walker.js';
 import {
   BUCKETS,
   bucketOf,
@@ -142,9 +142,15 @@ export class WalkPool {
     this.log = options.logger ?? defaultLog;
     const choice = options.walker ?? walkerChoiceFromEnv();
     this.engine = resolveWalkerEngine(choice);
+    // Said once per pool (one per `serve` or `sizes`), so a user can tell which walker measured and why.
     const status = nativeWalkerStatus();
-    if (choice === 'auto' && !status.available) {
-      this.log.info({ reason: status.reason }, 'native walker unavailable: walks use the JS walker (same figures, slower)');
+    if (this.engine === 'native') {
+      this.log.info({ walker: 'native', path: status.available ? status.path : undefined }, 'walker: native (the built addon)');
+    } else if (choice === 'js') {
+      this.log.info({ walker: 'js' }, `walker: js (${WALKER_ENV}=js)`);
+    } else {
+      // The silent case worth a warning: e.g. `npm install -g` skipped the build (see the README).
+      this.log.warn({ walker: 'js', reason: status.available ? undefined : status.reason }, 'walker: js, the native addon is not built (same figures, about twice the CPU per file)');
     }
     this.piecesPerWorker = Math.max(0, Math.floor(options.piecesPerWorker ?? PIECES_PER_WORKER));
   }

@@ -21,7 +21,7 @@ import { parseAllowedHosts } from '../server/host-check.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import { flockChoiceFromEnv, type FlockChoice } from '../util/file-lock.js';
 import { readGuarded } from '../util/guarded-read.js';
-import type { Logger } from '../util/log.js';
+import type { LogFormat, Logger } from '../util/log.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -35,6 +35,8 @@ export interface Settings {
   /** ESPHome's data dir for that config dir (storage/data-dir.ts's rule). */
   dataDir: string;
   logLevel: LogLevel;
+  /** `DEVICE_BUILDER_LOG_FORMAT`: human lines on a terminal, JSON lines otherwise (util/log.ts). */
+  logFormat: LogFormat;
   walker: WalkerChoice;
   flock: FlockChoice;
   remover: RemoverChoice;
@@ -77,6 +79,7 @@ export function readSettings(configDirArg: string | undefined, env: NodeJS.Proce
     configDirGiven: Boolean(named),
     dataDir: resolveDataDir(configDir, env),
     logLevel: parseLogLevel(env['DEVICE_BUILDER_LOG_LEVEL'], defaults.logLevel),
+    logFormat: parseLogFormat(env['DEVICE_BUILDER_LOG_FORMAT'], process.stderr.isTTY === true),
     walker: asUsage(() => walkerChoiceFromEnv(env)),
     flock: asUsage(() => flockChoiceFromEnv(env)),
     remover: asUsage(() => removerChoiceFromEnv(env)),
@@ -128,6 +131,14 @@ export function parseLogLevel(text: string | undefined, fallback: LogLevel): Log
   if (value === undefined || value === '') return fallback;
   if ((LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
   throw new UsageError(`DEVICE_BUILDER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(text)})`);
+}
+
+/** `DEVICE_BUILDER_LOG_FORMAT`: `json`, `pretty`, or unset/`auto` (pretty when stderr is a terminal). */
+export function parseLogFormat(value: string | undefined, stderrIsTty: boolean): LogFormat {
+  const text = value?.trim().toLowerCase();
+  if (text === 'json' || text === 'pretty') return text;
+  if (text === undefined || text === '' || text === 'auto') return stderrIsTty ? 'pretty' : 'json';
+  throw new UsageError(`DEVICE_BUILDER_LOG_FORMAT must be auto, json or pretty (got ${JSON.stringify(value)})`);
 }
 
 /** Refuses non-loopback binds without a password: the dashboard can delete files. */

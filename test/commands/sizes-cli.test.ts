@@ -185,3 +185,29 @@ describe('bad input', () => {
     expect(store['small.yaml']?.['build_size_bytes']).toBe(fixtureBytes(2, 1000));
   });
 });
+
+describe('what a person sees on stderr', () => {
+  it('says which walker measured: short lines when asked for pretty, JSON lines by default off a terminal', async () => {
+    const dir = fleet();
+    const pretty = await runCli(['sizes', dir, '--json'], { env: { DEVICE_BUILDER_LOG_LEVEL: 'info', DEVICE_BUILDER_LOG_FORMAT: 'pretty' } });
+    expect(pretty.code).toBe(0);
+    const walkerLine = pretty.stderr.split('\n').find((line) => line.includes('walker: '));
+    expect(walkerLine).toMatch(/INFO.*walker: native \(the built addon\)|WARN.*walker: js, the native addon is not built/);
+    expect(pretty.stderr).not.toMatch(/^\{"level"/m);
+    // stdout stays the one JSON object.
+    expect(() => JSON.parse(pretty.stdout) as unknown).not.toThrow();
+
+    const json = await runCli(['sizes', dir, '--json'], { env: { DEVICE_BUILDER_LOG_LEVEL: 'info', DEVICE_BUILDER_WALKER: 'js' } });
+    const lines = json.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string; walker?: string });
+    expect(lines.find((line) => line.walker)).toMatchObject({ walker: 'js', msg: 'walker: js (DEVICE_BUILDER_WALKER=js)' });
+  });
+
+  it('refuses an unknown DEVICE_BUILDER_LOG_FORMAT as bad input (exit 2), naming it', async () => {
+    const run = await runCli(['sizes', fleet()], { env: { DEVICE_BUILDER_LOG_FORMAT: 'xml' } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/DEVICE_BUILDER_LOG_FORMAT must be auto, json or pretty/);
+  });
+});
