@@ -150,7 +150,10 @@ export class WalkPool {
       this.log.info({ walker: 'js' }, `walker: js (${WALKER_ENV}=js)`);
     } else {
       // The silent case worth a warning: e.g. `npm install -g` skipped the build (see the README).
-      this.log.warn({ walker: 'js', reason: status.available ? undefined : status.reason }, 'walker: js, the native addon is not built (same figures, about twice the CPU per file)');
+      this.log.warn(
+        { walker: 'js', reason: status.available ? undefined : status.reason },
+        'walker: js, the native addon is not built (same figures, about twice the CPU per file)',
+      );
     }
     this.piecesPerWorker = Math.max(0, Math.floor(options.piecesPerWorker ?? PIECES_PER_WORKER));
   }
