@@ -28,8 +28,8 @@ import { DeviceFiles } from '../devices/device-files.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { DeviceBuilderMetrics } from '../metrics/metrics.js';
 import { ORPHAN_SOURCE, type OrphanBuilds } from '../orphans/orphan-builds.js';
-import type { PlatformioCache } from '../platformio/platformio-cache.js';
-import type { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
+import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformio-cache.js';
+import { DEVICE_SOURCE, type BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import { EventBus } from '../events/event-bus.js';
 import { HostPolicy, originAllowed } from './host-check.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
@@ -91,6 +91,8 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
+/** Every how many periodic sweeps the unused build folders are looked for again. */
+const ORPHAN_SWEEP_EVERY = 10;
 
 export { originAllowed } from './host-check.js';
 
@@ -142,8 +144,11 @@ export class DeviceBuilderServer {
       // Every walk counted and timed for /metrics; the options carry PlatformIO's progress callback.
       wrapWalk: (walk) => (root, walkOptions) => this.metrics.timeWalk(() => walk(root, walkOptions)),
       activeConfigurations: () => this.catalog.list().map((device) => device.configuration),
+      // The catalog's own view: the watch, its periodic rescan and the
+      // reloads after every job keep it current, so a sweep costs two stats
+      // per folder and no YAML or StorageJSON reads (5,000 devices: 2 s -> ms).
       listTargets: async () => {
-        await this.catalog.rescan();
+        await this.catalog.whenScanned();
         return this.catalog.targets();
       },
       onRefreshed: (configuration) => this.catalog.reload(configuration),
@@ -203,11 +208,17 @@ export class DeviceBuilderServer {
     await this.app.listen({ host: this.options.host, port: this.options.port });
     this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
     this.catalog.startWatching();
-    // Its first sweep rescans too (after ours, from the parse cache), so whenIdle() covers the scan.
+    // Its first sweep waits for that scan, so whenIdle() covers the scan too.
     this.refresher.start();
     const interval = this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     if (interval > 0) {
-      this.sweepTimer = setInterval(() => this.refresher.requestSweep(), interval);
+      // Build and PlatformIO folders every time; the unused-folder scan reads
+      // every StorageJSON, so it runs every tenth time (and after every job).
+      let ticks = 0;
+      this.sweepTimer = setInterval(() => {
+        ticks++;
+        this.refresher.requestSweep(ticks % ORPHAN_SWEEP_EVERY === 0 ? undefined : [DEVICE_SOURCE, PLATFORMIO_SOURCE]);
+      }, interval);
       this.sweepTimer.unref();
     }
     void this.detectEsphomeVersion();

@@ -449,16 +449,17 @@ export class JsonObjectStore {
  * One version of the file at `file`, from one `lstat` (nanosecond times):
  * any write gives a new one (our writes and the Python tool's are renames,
  * so a new inode; an in-place write moves mtime, ctime or size). Null when
- * there is no regular file to cache (missing, a link, a FIFO, ...): then
- * every read goes to the guarded read, which reports why.
+ * there is no regular file to cache (a link, a FIFO, ...): then every read
+ * goes to the guarded read, which reports why.
  */
 async function versionOf(file: string): Promise<string | null> {
   try {
     const st = await fsp.lstat(file, { bigint: true });
     if (!st.isFile()) return null;
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch {
-    return null;
+  } catch (err) {
+    // No file is a version too (it reads as {}): a store that was never written costs one lstat a read.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : null;
   }
 }
 

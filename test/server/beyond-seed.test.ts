@@ -178,9 +178,12 @@ describe('live pick-up of compiles made from a terminal', () => {
     const initialWalks = refresher.stats.walks;
     expect(initialWalks).toBe(200);
     const sweeps = refresher.stats.sweeps;
+    const rescans = running.server.catalog.stats.rescans;
     await until(() => refresher.stats.sweeps >= sweeps + 4);
     await refresher.whenIdle();
     expect(refresher.stats.walks).toBe(initialWalks);
+    // A sweep takes the catalog's targets: two stats per folder, no YAML rescan.
+    expect(running.server.catalog.stats.rescans).toBe(rescans);
 
     const client = await running.connect();
     await client.call('subscribe_events');
