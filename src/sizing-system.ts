@@ -31,6 +31,8 @@ export interface SizingSystemOptions {
   logger: Logger;
   walker?: WalkerChoice;
   poolSize?: number;
+  /** Freshness stats on the main thread (`sizes`: nothing else to keep answering; see WalkPool). */
+  inlineSignals?: boolean;
   /** Where orphan and PlatformIO events are published (the server's bus); none for `sizes`. */
   bus?: EventBus;
   /** Wraps the metadata the whole system writes through (`sizes`: stop after the first failed write). */
@@ -65,7 +67,7 @@ export function createSizingSystem(options: SizingSystemOptions): SizingSystem {
   const metadata = new DeviceMetadata(configDir, dataDir, { logger });
   const store = options.wrapStore?.(metadata) ?? metadata;
   const scanner = new ConfigScanner(configDir, dataDir);
-  const pool = new WalkPool({ size: options.poolSize, walker: options.walker, logger });
+  const pool = new WalkPool({ size: options.poolSize, walker: options.walker, inlineSignals: options.inlineSignals, logger });
   const orphans = new OrphanBuilds({ configDir, dataDir, store, logger, env, bus: options.bus, activeConfigurations: options.activeConfigurations });
   const platformio = new PlatformioCache(store, env, options.bus);
   const walk: WalkFn = (root, walkOptions) => pool.walk(root, walkOptions);

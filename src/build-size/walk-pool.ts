@@ -25,7 +25,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log as defaultLog, type Logger } from '../util/log.js';
-import { NO_SIGNAL, type BuildDirSignal } from './freshness.js';
+import { NO_SIGNAL, readBuildDirSignal, type BuildDirSignal } from './freshness.js';
 import { nativeWalkerStatus, resolveWalkerEngine, WALKER_ENV, walkerChoiceFromEnv, type WalkerChoice, type WalkerEngine } from './native-walker.js';
 import {
   BUCKETS,
@@ -119,6 +119,13 @@ export interface WalkPoolOptions {
   logger?: Logger;
   /** `auto` (default: native when built, else JS), `native` (error if not built) or `js`; default from `DEVICE_BUILDER_WALKER`. */
   walker?: WalkerChoice;
+  /**
+   * Take the two stats per folder of {@link WalkPool.signals} on the calling
+   * thread: for a process with nothing else to keep answering (the CLI), where
+   * a warm run then starts no worker at all. The server keeps them in workers,
+   * so a hung mount never stalls it.
+   */
+  inlineSignals?: boolean;
   /** Pieces per worker a walk is split into before subtrees are walked whole (default {@link PIECES_PER_WORKER}; 0 walks each top-level folder whole). */
   piecesPerWorker?: number;
 }
@@ -130,6 +137,7 @@ export class WalkPool {
   /** Shared with the workers: set on close so a native walk stops at its next folder. */
   private readonly abort = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   private readonly piecesPerWorker: number;
+  private readonly inlineSignals: boolean;
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextId = 1;
@@ -156,6 +164,12 @@ export class WalkPool {
       );
     }
     this.piecesPerWorker = Math.max(0, Math.floor(options.piecesPerWorker ?? PIECES_PER_WORKER));
+    this.inlineSignals = options.inlineSignals ?? false;
+  }
+
+  /** Worker threads running now (they start on the first task). */
+  get workerCount(): number {
+    return this.slots.length;
   }
 
   /** Sizes everything under `root`; a missing root (or a symlink as root) sizes 0. */
@@ -227,6 +241,7 @@ export class WalkPool {
   /** Freshness pairs for many folders, split across the workers. */
   async signals(dirs: readonly string[]): Promise<BuildDirSignal[]> {
     if (dirs.length === 0) return [];
+    if (this.inlineSignals) return dirs.map((dir) => readBuildDirSignal(dir));
     const chunk = Math.ceil(dirs.length / this.size);
     const parts: Promise<number[]>[] = [];
     for (let start = 0; start < dirs.length; start += chunk) {

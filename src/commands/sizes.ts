@@ -77,6 +77,8 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     logger: options.logger,
     walker: options.walker,
     poolSize: options.poolSize,
+    // A warm run is a couple of stats per device: no worker needs to start for it.
+    inlineSignals: true,
     wrapStore: (metadata) => (guarded = stopWritingAfterFailure(metadata)),
     activeConfigurations: () => devices.map((device) => device.configuration),
     listTargets: async () => devices.map((d) => ({ configuration: d.configuration, buildPath: d.build_path })),

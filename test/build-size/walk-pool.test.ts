@@ -190,6 +190,15 @@ describe.each(WALKER_CASES)('%s', (_name, setup) => {
       // The exact times ride along (never persisted) to catch same-second changes.
       expect(signals[0]?.dirMtimeMs).toBeCloseTo(1_700_000_000_500, -1);
       expect(signals[0]?.infoMtimeMs).toBeCloseTo(1_700_000_100_900, -1);
+
+      // The CLI's way: the same pairs from the calling thread, and no worker started for them.
+      const inline = new WalkPool({ size: 2, logger: silentLogger, ...setup.options, inlineSignals: true });
+      try {
+        expect(await inline.signals([path.join(dir, 'a'), path.join(dir, 'missing'), path.join(dir, 'b')])).toEqual(signals);
+        expect(inline.workerCount).toBe(0);
+      } finally {
+        await inline.close();
+      }
     });
   });
 
