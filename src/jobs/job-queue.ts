@@ -36,7 +36,7 @@ import path from 'node:path';
 import { isSafeConfigurationName } from '../config/config-scanner.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
 import { EventBus } from '../events/event-bus.js';
-import type { JobEvent, JobFinishedEvent } from '../shared/events.js';
+import { JOB_EVENT_NAMES, type JobEvent, type JobFinishedEvent } from '../shared/events.js';
 import { isFinished, JOB_TYPES, type FirmwareJob, type FirmwareJobSummary, type JobType } from '../shared/jobs.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import type { Logger } from '../util/log.js';
@@ -96,15 +96,7 @@ export interface JobQueueOptions {
   bus?: EventBus;
 }
 
-const JOB_EVENTS = [
-  'job_queued',
-  'job_started',
-  'job_output',
-  'job_completed',
-  'job_failed',
-  'job_cancelled',
-  'jobs_cleared',
-] as const satisfies readonly JobEvent['event'][];
+const JOB_EVENTS = JOB_EVENT_NAMES satisfies readonly JobEvent['event'][];
 const FINISHED_EVENTS = ['job_completed', 'job_failed', 'job_cancelled'] as const satisfies readonly JobFinishedEvent['event'][];
 
 export type FollowHandle = { history: string[]; unsubscribe: () => void };

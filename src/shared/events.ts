@@ -61,11 +61,8 @@ export type LiveEventName = LiveEvent['event'];
 /** The payload of one event, by name: `EventData<'device_added'>` is `{device: Device}`. */
 export type EventData<N extends ServerEventName> = Extract<ServerEvent, { event: N }>['data'];
 
-/** Every name, for the page to tell ours from a newer server's (kept equal to the union below). */
-export const SERVER_EVENT_NAMES = [
-  'device_added',
-  'device_updated',
-  'device_removed',
+/** The job queue's events (its subscribers listen to exactly these). */
+export const JOB_EVENT_NAMES = [
   'job_queued',
   'job_started',
   'job_output',
@@ -73,6 +70,14 @@ export const SERVER_EVENT_NAMES = [
   'job_failed',
   'job_cancelled',
   'jobs_cleared',
+] as const satisfies readonly LiveEventName[];
+
+/** Every name, for the page to tell ours from a newer server's (kept equal to the union below). */
+export const SERVER_EVENT_NAMES = [
+  'device_added',
+  'device_updated',
+  'device_removed',
+  ...JOB_EVENT_NAMES,
   'orphans_updated',
   'platformio_progress',
   'platformio_updated',
