@@ -26,16 +26,25 @@
  *   its interpreter start-up does not flatter us; the process time is shown
  *   beside it.
  * - The cold sizes pass is the full CLI path (`runSizesPass`: scan YAMLs,
- *   read StorageJSON, sweep, walk every device, persist each size) with the
- *   sidecar deleted before each run; the warm pass runs it again unchanged
+ *   read StorageJSON, sweep, walk every device, persist each size) with
+ *   every metadata file (shared sidecar, per-instance store, ours, and their
+ *   locks) deleted before each run; the warm pass runs it again unchanged
  *   and must walk nothing.
  * - The warm sweep is what the server does on every check of a 1,000-device
- *   fleet: read the sidecar and compare two stats per device with it.
+ *   fleet: read the metadata (the three files, merged) and compare two stats
+ *   per device with it.
+ * - What users feel (process-times.ts), measured first: the CLI as a whole
+ *   process (cold and warm `sizes --json`, beside `du -sb` and the Python
+ *   script as whole processes, wall and CPU), start-up against `node -e 0`
+ *   (`--help`, warm `sizes`, `serve` to its first HTTP 200), and what a
+ *   server cold start on the 1,000-device sweep fixture costs in rescans,
+ *   reloads, parses and persisted batches.
  *
  * Overrides (env): `BENCH_FILES_PER_DEVICE` (25000), `BENCH_DEVICES` (20),
- * `BENCH_RUNS` (5), `BENCH_SWEEP_DEVICES` (1000). Results are printed and
- * written to `.bench/results.json`. Exit code is 0 even when a target fails:
- * this is a measurement, not a test.
+ * `BENCH_RUNS` (5), `BENCH_SWEEP_DEVICES` (1000); `BENCH_ONLY=process` runs
+ * only the process-times part (written to `.bench/results-process.json`).
+ * Results are printed and written to `.bench/results.json`. Exit code is 0
+ * even when a target is missed: this is a measurement, not a test.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,11 +56,12 @@ import { nativeWalkerStatus } from '../src/build-size/native-walker.js';
 import { WalkPool } from '../src/build-size/walk-pool.js';
 import { runSizesPass } from '../src/commands/sizes.js';
 import { ConfigScanner } from '../src/config/config-scanner.js';
-import { SIDECAR_FILE, SidecarStore } from '../src/sidecar/sidecar-store.js';
+import { DeviceMetadata } from '../src/metadata/device-metadata.js';
 import { resolveDataDir } from '../src/storage/data-dir.js';
 import { createLogger } from '../src/util/log.js';
 import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { ensureFixture, type Fixture } from './fixtures.js';
+import { measureProcessTimes, metadataFiles, renderProcessTimes } from './process-times.js';
 import { measureServerLatency } from './server-latency.js';
 import { pythonStartupMs, runDu, runPython, toolVersions } from './reference.js';
 import { fmtInt, fmtMs, fmtRatio, median, renderTable, round, summarize, timed, type Sample } from './stats.js';
@@ -79,6 +89,8 @@ interface Settings {
   runs: number;
   sweepDevices: number;
   sweepRuns: number;
+  /** `BENCH_ONLY=process`: the process-times part alone. */
+  processOnly: boolean;
 }
 
 function envInt(name: string, fallback: number): number {
@@ -89,6 +101,13 @@ function envInt(name: string, fallback: number): number {
   return value;
 }
 
+function readOnly(): 'process' | null {
+  const raw = process.env['BENCH_ONLY'];
+  if (raw === undefined || raw === '') return null;
+  if (raw === 'process') return raw;
+  throw new Error(`BENCH_ONLY must be "process" or unset, got ${JSON.stringify(raw)}`);
+}
+
 function readSettings(): Settings {
   const runs = envInt('BENCH_RUNS', 5);
   return {
@@ -97,6 +116,7 @@ function readSettings(): Settings {
     runs,
     sweepDevices: envInt('BENCH_SWEEP_DEVICES', 1000),
     sweepRuns: Math.max(MIN_SWEEP_RUNS, runs),
+    processOnly: readOnly() === 'process',
   };
 }
 
@@ -179,14 +199,18 @@ interface SizesPasses {
   totalBytes: number;
 }
 
-/** The CLI path: cold (sidecar deleted first, every device walked) then warm (nothing changed). */
+/** The machine's own PlatformIO folder is not part of the fleet being compared. */
+function fixtureEnv(configDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, PLATFORMIO_CORE_DIR: path.join(configDir, '.no-platformio') };
+}
+
+/** The CLI path: cold (every metadata file deleted first, every device walked) then warm (nothing changed). */
 async function measureSizesPasses(configDir: string, runs: number): Promise<SizesPasses> {
-  const sidecar = path.join(configDir, SIDECAR_FILE);
-  // The machine's own PlatformIO folder is not part of the fleet being compared.
-  const env = { ...process.env, PLATFORMIO_CORE_DIR: path.join(configDir, '.no-platformio') };
+  const env = fixtureEnv(configDir);
   const pass = () => runSizesPass(configDir, { logger, poolSize: POOL_SIZE, env });
   const coldPass = async () => {
-    rmSync(sidecar, { force: true });
+    // The sizes live in the per-instance store once migrated: removing the shared sidecar alone leaves them cached.
+    for (const file of metadataFiles(configDir, env)) rmSync(file, { force: true });
     return timed(pass);
   };
 
@@ -221,13 +245,16 @@ interface Sweep {
   staleCounts: number[];
 }
 
-/** The server's fleet check: sidecar read + two stats per device, nothing stale. */
+/** The server's fleet check: metadata read + two stats per device, nothing stale. */
 async function measureSweep(pool: WalkPool, configDir: string, runs: number): Promise<Sweep> {
+  const env = fixtureEnv(configDir);
   // Make sure every device's pair is cached (walks only on the first run after generation).
-  const warmup = await timed(() => runSizesPass(configDir, { logger, poolSize: POOL_SIZE }));
+  const warmup = await timed(() => runSizesPass(configDir, { logger, poolSize: POOL_SIZE, env }));
 
-  const store = new SidecarStore(configDir, { logger });
-  const scanner = new ConfigScanner(configDir, resolveDataDir(configDir));
+  // What the server reads: the three metadata files merged (sizes live in the per-instance store once migrated).
+  const dataDir = resolveDataDir(configDir, env);
+  const store = new DeviceMetadata(configDir, dataDir, { logger });
+  const scanner = new ConfigScanner(configDir, dataDir);
   const devices = await scanner.scan(await store.read());
   const targets: BuildTarget[] = devices.map((device) => ({
     configuration: device.configuration,
@@ -267,7 +294,7 @@ function fmtLoad(load: readonly number[]): string {
 }
 
 function targetLine(target: Target): string {
-  return `  ${target.pass ? 'PASS' : 'FAIL'}  ${target.name}: ${target.detail}`;
+  return `  ${target.pass ? 'PASS' : 'MISS'}  ${target.name}: ${target.detail}`;
 }
 
 function comparisonCells(label: string, oursMs: number, reference: Comparison): string[] {
@@ -342,6 +369,35 @@ async function main(): Promise<void> {
   say(`  sync (flush pending writeback before timing): ${fmtMs(flushed.ms)} ms`);
   say();
 
+  // Whole processes first, before this process starts any worker threads.
+  const processTimes = await measureProcessTimes({
+    fleet,
+    countsFixture: sweepFixture,
+    countsFilesPerDevice: SWEEP_FILES_PER_DEVICE,
+    runs: settings.runs,
+    say,
+  });
+  const processReport = renderProcessTimes(processTimes);
+  if (settings.processOnly) {
+    say();
+    for (const line of processReport.lines) say(line);
+    say('Targets');
+    for (const target of processReport.targets) say(targetLine(target));
+    const loadAfter = os.loadavg();
+    say(`  (load average before ${fmtLoad(loadBefore)}, after ${fmtLoad(loadAfter)})`);
+    const resultsPath = path.join(benchDir, 'results-process.json');
+    const results = {
+      timestamp: new Date().toISOString(),
+      environment: { loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, node: process.version, cores: os.cpus().length, ...versions },
+      settings,
+      processTimes,
+      targets: processReport.targets,
+    };
+    writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+    say(`Results written to ${resultsPath}`);
+    return;
+  }
+
   // Pool start-up: construct and bring both workers up (two tasks at once).
   const startup = await timed(async () => {
     const created = new WalkPool({ size: POOL_SIZE, logger });
@@ -412,6 +468,8 @@ async function main(): Promise<void> {
     );
     say();
 
+    for (const line of processReport.lines) say(line);
+
     // Sanity -----------------------------------------------------------------
     say('Byte totals (fleet)');
     say(
@@ -449,6 +507,11 @@ async function main(): Promise<void> {
         detail: `${fmtMs(sweep.time.median, 2)} ms, ${sweepWalks} stale of ${fmtInt(sweep.compiled)} compiled`,
       },
       {
+        name: 'cold sizes pass walks every device (the bench really starts cold)',
+        pass: passes.coldWalked.every((walked) => walked === settings.devices),
+        detail: `walked ${passes.coldWalked.join(', ')} of ${settings.devices}`,
+      },
+      {
         name: 'warm sizes pass walks nothing',
         pass: warmWalks === 0,
         detail: `walked ${passes.warmWalked.join(', ')} (cold passes walked ${passes.coldWalked.join(', ')})`,
@@ -463,6 +526,7 @@ async function main(): Promise<void> {
         pass: fleetWalk.oursBytes === fleetWalk.pythonBytes && fleetWalk.oursFiles === fleetWalk.pythonFiles,
         detail: `${fmtInt(fleetWalk.oursBytes)} B / ${fmtInt(fleetWalk.oursFiles)} files vs ${fmtInt(fleetWalk.pythonBytes)} B / ${fmtInt(fleetWalk.pythonFiles)} files`,
       },
+      ...processReport.targets,
     ];
     say('Targets');
     for (const target of targets) say(targetLine(target));
@@ -501,6 +565,7 @@ async function main(): Promise<void> {
       sizesPass: passes,
       sweep,
       serverLatency: latency,
+      processTimes,
       ratios: {
         oneDeviceOursOverDu: one.ours.median / one.du.median,
         oneDevicePythonOverOurs: one.pythonWalk.median / one.ours.median,

@@ -29,7 +29,7 @@ export interface PythonRun {
 }
 
 /** Walks every folder given on the command line; prints `bytes files walk_ms`. */
-const PYTHON_WALK = [
+export const PYTHON_WALK = [
   'import os, sys, time',
   'start = time.perf_counter()',
   'total = files = 0',
