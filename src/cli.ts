@@ -10,7 +10,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './commands/usage-error.js';
-import { readServeSettings, readSettings, type ServeCliOptions } from './commands/settings.js';
+import type { ServeCliOptions } from './commands/settings.js';
 import { PACKAGE_VERSION } from './util/package-root.js';
 
 const program = new Command();
@@ -34,8 +34,9 @@ program
       '  DEVICE_BUILDER_PASSWORD   serve: the password (preferred over --password, which `ps` shows)\n' +
       '  DEVICE_BUILDER_ALLOWED_HOSTS  serve: more Host names to answer, comma separated (like --allowed-host)',
   )
-  .hook('preAction', () => {
+  .hook('preAction', async () => {
     // Bad settings are bad input: refuse before touching anything.
+    const { readSettings } = await import('./commands/settings.js');
     readSettings(undefined, process.env, { logLevel: 'info' });
   });
 
@@ -54,6 +55,7 @@ program
   .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
   .option('--json', 'print one JSON object instead of a table')
   .action(async (configDirArg: string | undefined, options: { json?: boolean }) => {
+    const { readSettings } = await import('./commands/settings.js');
     const settings = readSettings(configDirArg, process.env, { logLevel: 'warn' });
     const [{ renderSizesTable, runSizesPass, sizesReportJson }, { startProgress }, { createLogger }] = await Promise.all([
       import('./commands/sizes.js'),
@@ -113,7 +115,7 @@ program
   .option('--demo', 'serve the generated demo fleet even if a config folder exists')
   .option('--sweep-interval <seconds>', 'how often to check every build folder with two stats, to pick up compiles made from a terminal (0: never)', '30')
   .action(async (configDirArg: string | undefined, options: ServeCliOptions) => {
-    const { createLogger } = await import('./util/log.js');
+    const [{ createLogger }, { readServeSettings, readSettings }] = await Promise.all([import('./util/log.js'), import('./commands/settings.js')]);
     const { logLevel, logFormat } = readSettings(configDirArg, process.env, { logLevel: 'info' });
     const logger = createLogger(logLevel, logFormat);
     const settings = await readServeSettings(configDirArg, options, process.env, logger);
