@@ -66,7 +66,7 @@ export function createSizingSystem(options: SizingSystemOptions): SizingSystem {
   const { configDir, dataDir, env, logger } = options;
   const metadata = new DeviceMetadata(configDir, dataDir, { logger });
   const store = options.wrapStore?.(metadata) ?? metadata;
-  const scanner = new ConfigScanner(configDir, dataDir);
+  const scanner = new ConfigScanner(configDir, dataDir, { persistCache: true, logger });
   const pool = new WalkPool({ size: options.poolSize, walker: options.walker, inlineSignals: options.inlineSignals, logger });
   const orphans = new OrphanBuilds({ configDir, dataDir, store, logger, env, bus: options.bus, activeConfigurations: options.activeConfigurations });
   const platformio = new PlatformioCache(store, env, options.bus);

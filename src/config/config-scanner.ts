@@ -16,7 +16,9 @@ import type { BuildSizeBreakdown, Device } from '../shared/device.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import { deviceEntry, type DeviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
 import { readStorageJson, resolvedBuildPath, type StorageJson } from '../storage/storage-json.js';
-import { loadDeviceYaml, stampsCurrent, type FileStamp, type ParsedDeviceYaml } from './device-yaml.js';
+import type { Logger } from '../util/log.js';
+import { loadDeviceYaml, stampsCurrent, type ParsedDeviceYaml } from './device-yaml.js';
+import { readScanCache, writeScanCache, type CachedParse } from './scan-cache.js';
 
 const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
 
@@ -124,18 +126,24 @@ export function readBreakdown(value: unknown): BuildSizeBreakdown | null {
   return read as unknown as BuildSizeBreakdown;
 }
 
-interface CachedParse {
-  /** Every file the resolution read, the YAML first, with its mtime and size then. */
-  files: FileStamp[];
-  parsed: ParsedDeviceYaml;
+export interface ConfigScannerOptions {
+  /** Keep the parse cache between runs in the data dir (scan-cache.ts); the server and `sizes` do. */
+  persistCache?: boolean;
+  logger?: Logger;
 }
 
 export class ConfigScanner {
-  private readonly parseCache = new Map<string, CachedParse>();
+  private parseCache = new Map<string, CachedParse>();
+  /** Whether the cache changed since it was last saved. */
+  private cacheChanged = false;
+  private restored: Promise<void> | null = null;
+  /** YAML resolutions actually run (a cache hit is not one), for tests and the bench. */
+  readonly stats = { parses: 0 };
 
   constructor(
     readonly configDir: string,
     readonly dataDir: string,
+    private readonly options: ConfigScannerOptions = {},
   ) {}
 
   /** Device file names in the config dir, sorted. Throws if the dir is unreadable. */
@@ -154,10 +162,33 @@ export class ConfigScanner {
 
   /** Every device, with cached sizes from the given sidecar snapshot. */
   async scan(sidecar: SidecarData): Promise<Device[]> {
+    await this.restoreCache();
     const configurations = await this.listConfigurations();
     const live = new Set(configurations);
-    for (const key of this.parseCache.keys()) if (!live.has(key)) this.parseCache.delete(key);
-    return mapLimited(configurations, 32, (configuration) => this.loadDevice(configuration, sidecar));
+    for (const key of this.parseCache.keys()) {
+      if (!live.has(key)) {
+        this.parseCache.delete(key);
+        this.cacheChanged = true;
+      }
+    }
+    const devices = await mapLimited(configurations, 32, (configuration) => this.loadDevice(configuration, sidecar));
+    if (this.options.persistCache && this.cacheChanged) {
+      this.cacheChanged = false;
+      await writeScanCache(this.dataDir, this.parseCache, this.options.logger);
+    }
+    return devices;
+  }
+
+  /** Loads the saved parse cache once, before the first scan (when persisting). */
+  private restoreCache(): Promise<void> {
+    this.restored ??= this.options.persistCache
+      ? readScanCache(this.dataDir, this.options.logger).then((saved) => {
+          // Entries parsed before the restore finished are newer: they win.
+          for (const [configuration, entry] of this.parseCache) saved.set(configuration, entry);
+          this.parseCache = saved;
+        })
+      : Promise.resolve();
+    return this.restored;
   }
 
   /** One device; null when its YAML is gone. */
@@ -172,6 +203,8 @@ export class ConfigScanner {
     const cached = this.parseCache.get(configuration);
     if (cached && (await stampsCurrent(cached.files))) return cached.parsed;
     const loaded = await loadDeviceYaml(this.configDir, configuration);
+    this.stats.parses++;
+    this.cacheChanged = true;
     if (loaded === null) {
       this.parseCache.delete(configuration);
       return null;

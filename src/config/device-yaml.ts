@@ -33,7 +33,8 @@
  */
 import { lstatSync, promises as fsp, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { parseDocument, type CollectionTag, type ScalarTag } from 'yaml';
+import type { CollectionTag, ScalarTag } from 'yaml';
+import { yamlLib } from '../util/yaml-lib.js';
 import { readGuarded, readGuardedSync, type GuardedRead } from '../util/guarded-read.js';
 import { MAX_YAML_NESTING, yamlNestingExceeds } from '../util/yaml-depth.js';
 
@@ -329,7 +330,7 @@ function parseYamlText(text: string, baseDir: string | null): { root: unknown } 
   // V8's regexp compiler and abort the process on the next parse.
   if (yamlNestingExceeds(text)) return { error: `YAML nests more than ${MAX_YAML_NESTING} levels deep` };
   try {
-    const doc = parseDocument(text, { customTags: tagsFor(baseDir), uniqueKeys: false, prettyErrors: false });
+    const doc = yamlLib().parseDocument(text, { customTags: tagsFor(baseDir), uniqueKeys: false, prettyErrors: false });
     const first = doc.errors[0];
     if (first) return { error: `YAML error: ${parseError(first.message)}` };
     return { root: doc.toJS({ maxAliasCount: 1000 }) as unknown };

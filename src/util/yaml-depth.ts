@@ -19,7 +19,7 @@
  * misses more than half of the real depth, and real ESPHome configs stay
  * under 20.
  */
-import { CST, Lexer } from 'yaml';
+import { yamlLib } from './yaml-lib.js';
 
 /** Refuse anything nesting deeper than this; the parser overflows somewhere past 700. */
 export const MAX_YAML_NESTING = 100;
@@ -40,6 +40,7 @@ export function yamlNestingExceeds(text: string, limit = MAX_YAML_NESTING): bool
     indents.push(lineIndent);
   };
 
+  const { CST, Lexer } = yamlLib();
   for (const token of new Lexer().lex(text)) {
     if (scalarSourceNext) {
       // The source of a plain or block scalar (its type cannot be read from it).

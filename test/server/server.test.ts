@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SCAN_CACHE_FILE } from '../../src/config/scan-cache.js';
 import { INSTANCE_STORE_FILE } from '../../src/metadata/device-metadata.js';
 import type { Device } from '../../src/shared/device.js';
 import type { FirmwareJobSummary } from '../../src/shared/jobs.js';
@@ -181,11 +182,12 @@ describe('archive and delete', () => {
     expect(fs.existsSync(path.join(dir, 'innocent.yaml'))).toBe(true);
     expect(fs.existsSync(path.join(dir, '.esphome', 'build', 'innocent', 'build_info.json'))).toBe(true);
     // Everything else is byte-for-byte where it was: only the YAML, its
-    // StorageJSON and the sidecar (sizes, job history) may differ.
+    // StorageJSON, the sidecar (sizes, job history) and our scan cache may differ.
     const expected = new Map(before);
     for (const gone of ['evil.yaml', '.esphome/storage/evil.yaml.json']) expected.delete(gone);
     const after = snapshotTree(dir);
     after.delete('.device-builder.json');
+    after.delete(path.join('.esphome', SCAN_CACHE_FILE));
     expect(after).toEqual(expected);
   });
 
