@@ -197,7 +197,8 @@ describe.skipIf(!HAS_CHROMIUM)('unused build folders, PlatformIO and reset in Ch
       await screenshotOf(phone.page.locator('[data-testid="platformio"]'), `platformio-${scheme}-375`);
       await phone.context.close();
     }
-  });
+    // Six pages and ten screenshots: under CI load that took more than the default 20 s.
+  }, 60_000);
 
   it('scrolls to the section from the summary card, and deletes a folder only after confirming', async () => {
     const { context, page, errors } = await openPage(browser, running.url, { width: 1440, height: 900 });
