@@ -67,6 +67,8 @@ export class DevicesTableElement extends LitElement {
     threshold: VIRTUALIZE_OVER,
     overscan: OVERSCAN,
     estimate: ROW_HEIGHT,
+    // A screenful: the rows above the fold can only be fewer (the header and summary come first).
+    initial: Math.ceil((window.innerHeight || 800) / ROW_HEIGHT) + OVERSCAN,
     container: () => this.renderRoot.querySelector('tbody'),
     sampleRow: () => this.renderRoot.querySelector('tr.device'),
   });

@@ -28,6 +28,12 @@ export interface VirtualRowsOptions {
   overscan: number;
   /** Row height before one is measured (CSS px). */
   estimate: number;
+  /**
+   * Rows rendered before the viewport is read (default: `threshold`). The
+   * table passes what one screen holds plus the overscan: the first render
+   * of a big fleet then builds a screenful of rows, not `threshold` of them.
+   */
+  initial?: number;
   /** The element the rows are in (the `<tbody>`); its top is where row 0 starts. */
   container(): Element | null;
   /** A rendered row to measure. */
@@ -58,7 +64,7 @@ export class VirtualRows implements ReactiveController {
     this.host = host;
     this.options = options;
     this.rowHeight = options.estimate;
-    this.range = { start: 0, end: options.threshold };
+    this.range = { start: 0, end: Math.max(1, Math.min(options.threshold, options.initial ?? options.threshold)) };
     host.addController(this);
   }
 
