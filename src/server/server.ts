@@ -206,7 +206,13 @@ export class DeviceBuilderServer {
     await this.jobs.init();
     await this.registerRoutes();
     await this.app.listen({ host: this.options.host, port: this.options.port });
-    this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
+    // On the next turn: the scan's synchronous start (reading the metadata
+    // and scan cache) and esphome's spawn must not delay the first request.
+    setImmediate(() => {
+      if (this.closing) return;
+      this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
+      void this.detectEsphomeVersion();
+    });
     this.catalog.startWatching();
     // Its first sweep waits for that scan, so whenIdle() covers the scan too.
     this.refresher.start();
@@ -221,7 +227,6 @@ export class DeviceBuilderServer {
       }, interval);
       this.sweepTimer.unref();
     }
-    void this.detectEsphomeVersion();
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
