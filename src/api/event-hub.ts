@@ -1,6 +1,6 @@
 /**
  * The `subscribe_events` fan-out: one listener on the server's event bus
- * (server/event-bus.ts) however many streams are open, and each event's data
+ * (events/event-bus.ts) however many streams are open, and each event's data
  * serialised to JSON once; every stream then only wraps that text in its own
  * small envelope (`{"message_id":…,"event":…,"data":<text>}`, ws-api.ts).
  * With 300 sockets × 32 streams a 20,000-line job used to cost 192 million

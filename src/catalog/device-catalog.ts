@@ -13,7 +13,7 @@
  * events are not guaranteed on every file system), and explicit reloads
  * after a refresh or a file operation. All are serialized by one mutex.
  *
- * Events go on the server's event bus (server/event-bus.ts), as objects
+ * Events go on the server's event bus (events/event-bus.ts), as objects
  * shared by every listener and never changed afterwards; the WebSocket
  * fan-out (event-hub.ts) serialises each one once. The periodic rescan runs
  * while the bus has a listener for device events (the fan-out, while a

@@ -25,7 +25,7 @@
  *   was queued or running when the previous process died is marked failed
  *   by `init()`.
  *
- * The queue reports on the server's event bus (server/event-bus.ts); it
+ * The queue reports on the server's event bus (events/event-bus.ts); it
  * does not decide what a finished job triggers. The caller listens with
  * `onFinished` (a completed compile/upload/install/clean asks the refresher
  * for that device, a completed reset_build_env asks for a fleet sweep;

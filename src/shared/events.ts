@@ -5,7 +5,7 @@
  * The names and JSON payloads are the WebSocket API's (docs/API.md); they
  * are only ever added to.
  *
- * Events. Live ones go on the server's one event bus (server/event-bus.ts)
+ * Events. Live ones go on the server's one event bus (events/event-bus.ts)
  * and `subscribe_events` forwards all of them (api/event-hub.ts):
  * - the device catalog: `device_added`, `device_updated`, `device_removed`;
  * - the job queue: `job_queued`, `job_started`, `job_output`,
