@@ -45,6 +45,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { ensureFixture } from './fixtures.js';
+import { FIRST_ROW_MESSAGE, pageProbe, scrollThrough, type PageProbe } from './page-probe.js';
 import { fmtInt, fmtMs, median, renderTable } from './stats.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -450,102 +451,6 @@ interface PagePerf {
   longTasks: { start: number; duration: number }[];
 }
 
-/**
- * Runs in the page before its own scripts: long tasks from here on, the
- * first `tr.device` in any shadow root (a MutationObserver on each one Lit
- * attaches) and the first frame in which such a row is laid out in the
- * viewport. Times are `performance.now()`: milliseconds since navigation start.
- */
-function pageProbe(): void {
-  interface Probe {
-    firstRowDom: number | null;
-    firstRowVisible: number | null;
-    longTasks: { start: number; duration: number }[];
-  }
-  const probe: Probe = { firstRowDom: null, firstRowVisible: null, longTasks: [] };
-  (window as unknown as { __fleetProbe: Probe }).__fleetProbe = probe;
-  try {
-    new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) probe.longTasks.push({ start: entry.startTime, duration: entry.duration });
-    }).observe({ type: 'longtask', buffered: true });
-  } catch {
-    // No Long Tasks API: the scroll reports none.
-  }
-  const roots: ShadowRoot[] = [];
-  const observers: MutationObserver[] = [];
-  const attach = Element.prototype.attachShadow;
-  Element.prototype.attachShadow = function (this: Element, init: ShadowRootInit): ShadowRoot {
-    const root = attach.call(this, init);
-    roots.push(root);
-    const observer = new MutationObserver(() => {
-      if (probe.firstRowDom !== null || !root.querySelector('tr.device')) return;
-      probe.firstRowDom = performance.now();
-      for (const each of observers.splice(0)) each.disconnect();
-    });
-    observer.observe(root, { childList: true, subtree: true });
-    observers.push(observer);
-    return root;
-  };
-  const poll = (): void => {
-    for (const root of roots) {
-      const row = root.querySelector('tr.device');
-      if (!row) continue;
-      const box = row.getBoundingClientRect();
-      if (box.height > 0 && box.top < window.innerHeight && box.bottom > 0) {
-        probe.firstRowVisible = performance.now();
-        // Heard by the bench without evaluating anything in the page while it loads.
-        console.debug('fleet-probe: first row visible');
-        return;
-      }
-    }
-    requestAnimationFrame(poll);
-  };
-  requestAnimationFrame(poll);
-}
-
-/** Scrolls from the top to the bottom, one viewport per frame; long tasks in that span. */
-async function scrollThrough(): Promise<{
-  scrollMs: number;
-  frames: number;
-  slowestFrameMs: number;
-  rows: number;
-  longTasks: { start: number; duration: number }[];
-}> {
-  const frame = (): Promise<number> => new Promise((resolve) => requestAnimationFrame(resolve));
-  window.scrollTo(0, 0);
-  await frame();
-  await frame();
-  const started = performance.now();
-  let last = started;
-  let frames = 0;
-  let slowest = 0;
-  for (;;) {
-    const bottom = document.documentElement.scrollHeight - window.innerHeight;
-    if (window.scrollY >= bottom - 1) break;
-    window.scrollBy(0, window.innerHeight);
-    await frame();
-    const now = performance.now();
-    slowest = Math.max(slowest, now - last);
-    last = now;
-    frames++;
-  }
-  await frame();
-  const ended = performance.now();
-  // Long task entries are delivered after the task: give them a moment.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const probe = (window as unknown as { __fleetProbe: { longTasks: { start: number; duration: number }[] } }).__fleetProbe;
-  const table = document.querySelector('db-app')?.shadowRoot?.querySelector('db-devices-table')?.shadowRoot;
-  return {
-    scrollMs: ended - started,
-    frames,
-    slowestFrameMs: slowest,
-    rows: table?.querySelectorAll('tr.device').length ?? 0,
-    longTasks: probe.longTasks
-      .filter((task) => task.start + task.duration > started && task.start < ended)
-      .map((task) => ({ start: task.start - started, duration: task.duration })),
-  };
-}
-
 async function measurePage(url: string, devices: number): Promise<PagePerf> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
@@ -568,12 +473,12 @@ async function measurePage(url: string, devices: number): Promise<PagePerf> {
     await page.addInitScript(pageProbe);
     // Playwright's own page-side helpers (a locator, waitForFunction) cost the page
     // tens of ms when first used: nothing is asked of the page until its first row showed.
-    const shown = page.waitForEvent('console', { predicate: (message) => message.text() === 'fleet-probe: first row visible', timeout: 60_000 });
+    const shown = page.waitForEvent('console', { predicate: (message) => message.text() === FIRST_ROW_MESSAGE, timeout: 60_000 });
     await page.goto(url);
     await shown;
     await page.getByText(`${devices} devices`, { exact: true }).first().waitFor({ timeout: 60_000 });
     const first = await page.evaluate(() => {
-      const probe = (window as unknown as { __fleetProbe: { firstRowDom: number | null; firstRowVisible: number | null } }).__fleetProbe;
+      const probe = (window as unknown as { __pageProbe: PageProbe }).__pageProbe;
       const paint = performance.getEntriesByName('first-contentful-paint')[0];
       return { dom: probe.firstRowDom, visible: probe.firstRowVisible, fcp: paint ? paint.startTime : null };
     });

@@ -11,58 +11,12 @@
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIRST_ROW_MESSAGE, pageProbe, scrollThrough, type PageProbe } from '../../bench/page-probe.js';
 import { makeTempDir } from '../helpers/fs-fixtures.js';
 import { startServer, type RunningServer } from '../helpers/server-fixture.js';
 import { addDevice, buildWeb, HAS_CHROMIUM, launchBrowser, MB, openPage, screenshot, storedPreferences, tearDownE2e } from './harness.js';
 
 const COUNT = 1000;
-
-interface Probe {
-  firstRowDom: number | null;
-  firstRowVisible: number | null;
-  longTasks: { start: number; duration: number }[];
-}
-
-/**
- * Added before navigation: every long task, the first `tr.device` in any
- * shadow root (a MutationObserver on each one attached) and the first frame
- * with such a row laid out in the viewport. `performance.now()` counts from
- * navigation start.
- */
-function installProbe(): void {
-  const probe: Probe = { firstRowDom: null, firstRowVisible: null, longTasks: [] };
-  (window as unknown as { __probe: Probe }).__probe = probe;
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) probe.longTasks.push({ start: entry.startTime, duration: entry.duration });
-  }).observe({ type: 'longtask', buffered: true });
-  const roots: ShadowRoot[] = [];
-  const observers: MutationObserver[] = [];
-  const attach = Element.prototype.attachShadow;
-  Element.prototype.attachShadow = function (this: Element, init: ShadowRootInit): ShadowRoot {
-    const root = attach.call(this, init);
-    roots.push(root);
-    const observer = new MutationObserver(() => {
-      if (probe.firstRowDom !== null || !root.querySelector('tr.device')) return;
-      probe.firstRowDom = performance.now();
-      for (const each of observers.splice(0)) each.disconnect();
-    });
-    observer.observe(root, { childList: true, subtree: true });
-    observers.push(observer);
-    return root;
-  };
-  const poll = (): void => {
-    for (const root of roots) {
-      const box = root.querySelector('tr.device')?.getBoundingClientRect();
-      if (box && box.height > 0 && box.top < window.innerHeight && box.bottom > 0) {
-        probe.firstRowVisible = performance.now();
-        console.debug('probe: first row visible');
-        return;
-      }
-    }
-    requestAnimationFrame(poll);
-  };
-  requestAnimationFrame(poll);
-}
 
 describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
   let webRoot: string;
@@ -88,12 +42,12 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
 
   it('renders a window of rows, sorts by size fast, and scrolls to the end', async () => {
     const { context, page, errors } = await openPage(browser, 'about:blank', { width: 1440, height: 900 });
-    await page.addInitScript(installProbe);
+    await page.addInitScript(pageProbe);
     // Nothing asked of the page (Playwright's page-side helpers cost it time) until its first row showed.
-    const shown = page.waitForEvent('console', { predicate: (message) => message.text() === 'probe: first row visible', timeout: 20_000 });
+    const shown = page.waitForEvent('console', { predicate: (message) => message.text() === FIRST_ROW_MESSAGE, timeout: 20_000 });
     await page.goto(running.url);
     await shown;
-    const firstRows = await page.evaluate(() => (window as unknown as { __probe: Probe }).__probe);
+    const firstRows = await page.evaluate(() => (window as unknown as { __pageProbe: PageProbe }).__pageProbe);
     await page.getByText(`${COUNT} devices`, { exact: true }).waitFor({ timeout: 20_000 });
     // Show the column and wait for the start-up sweep to have measured the folders.
     await page.getByRole('button', { name: 'Columns' }).click();
@@ -132,29 +86,12 @@ describe.skipIf(!HAS_CHROMIUM)('a 1,000-device fleet in Chromium', () => {
     await screenshot(page, 'large-fleet-sorted-1440');
 
     // Top to bottom, one viewport per frame; the long tasks that overlap it.
-    const scroll = await page.evaluate(async () => {
-      const frame = (): Promise<number> => new Promise((resolve) => requestAnimationFrame(resolve));
-      window.scrollTo(0, 0);
-      await frame();
-      await frame();
-      const started = performance.now();
-      let frames = 0;
-      while (window.scrollY < document.documentElement.scrollHeight - window.innerHeight - 1) {
-        window.scrollBy(0, window.innerHeight);
-        await frame();
-        frames++;
-      }
-      await frame();
-      const ended = performance.now();
-      // Long task entries are delivered after their task.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const tasks = (window as unknown as { __probe: Probe }).__probe.longTasks.filter((t) => t.start + t.duration > started && t.start < ended);
-      return { ms: ended - started, frames, longest: Math.max(0, ...tasks.map((t) => t.duration)), count: tasks.length };
-    });
+    const scroll = await page.evaluate(scrollThrough);
+    const longest = Math.max(0, ...scroll.longTasks.map((task) => task.duration));
     console.info(
       `[large-fleet] ${COUNT} devices: first tr.device in the DOM ${firstRows.firstRowDom?.toFixed(0)} ms, visible ${firstRows.firstRowVisible?.toFixed(0)} ms ` +
-        `after navigation start; scroll top to bottom (${scroll.frames} frames, ${scroll.ms.toFixed(0)} ms): longest task ${scroll.longest.toFixed(0)} ms, ` +
-        `${scroll.count} long tasks > 50 ms`,
+        `after navigation start; scroll top to bottom (${scroll.frames} frames, ${scroll.scrollMs.toFixed(0)} ms): longest task ${longest.toFixed(0)} ms, ` +
+        `${scroll.longTasks.length} long tasks > 50 ms`,
     );
     await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
     await expect.poll(() => page.locator('tr.device td.build_size.none').count(), { timeout: 5000 }).toBeGreaterThan(0);
