@@ -12,6 +12,8 @@
 import type { Device } from './device.js';
 import type { FirmwareJob, FirmwareJobSummary } from './jobs.js';
 import type { ArchivedDevice, BulkResult, LoginResult, MessageId, OrphanBuild, PlatformioSummary, RemovalReport } from './protocol.js';
+import type { ReclaimPlan, ReclaimPolicyInput, ReclaimRun, ReclaimState } from './reclaim.js';
+import type { SizePoint, SizeTreeNode } from './size-history.js';
 
 /** Server preferences: any JSON values by key (the page keeps its table settings there). */
 export type Preferences = Record<string, unknown>;
@@ -50,6 +52,20 @@ export interface CommandMap {
   'builds/rescan': { args: NoArgs; result: OrphanBuild[] };
   'platformio/get': { args: NoArgs; result: PlatformioSummary };
   'platformio/refresh': { args: { force?: boolean }; result: PlatformioSummary };
+  /** The saved reclaim policy, the run in progress and the next scheduled run. */
+  'reclaim/get_policy': { args: NoArgs; result: ReclaimState };
+  /** Saves the policy (fields left out keep their saved values; null turns a rule off). */
+  'reclaim/set_policy': { args: { policy: ReclaimPolicyInput }; result: ReclaimState };
+  /** The plan for the saved policy, or for a draft one (`policy`, not saved), from cached figures: no walk. */
+  'reclaim/preview': { args: { policy?: ReclaimPolicyInput }; result: ReclaimPlan };
+  /** Runs a plan a preview returned (`plan_id`, exactly those steps) or a fresh one of the saved policy; answers once it started, progress as events. */
+  'reclaim/run': { args: { plan_id?: string }; result: ReclaimRun };
+  /** Earlier runs, newest first. */
+  'reclaim/history': { args: NoArgs; result: ReclaimRun[] };
+  /** A device's build size over time (`configuration`), or the fleet total's (`{}`), oldest first. */
+  'devices/size_history': { args: { configuration?: string }; result: SizePoint[] };
+  /** A device's bounded tree of its biggest build folders, from its last walk; null when not walked since. */
+  'devices/size_tree': { args: Configuration; result: SizeTreeNode | null };
   /** Ends a stream (a followed job, the subscription) opened by `message_id`. */
   unsubscribe: { args: { message_id: MessageId }; result: { unsubscribed: MessageId } };
   'preferences/get': { args: NoArgs; result: Preferences };

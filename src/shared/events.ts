@@ -11,7 +11,9 @@
  * - the job queue: `job_queued`, `job_started`, `job_output`,
  *   `job_completed`, `job_failed`, `job_cancelled`, `jobs_cleared`;
  * - the unused build folders: `orphans_updated`;
- * - the PlatformIO cache: `platformio_progress`, `platformio_updated`.
+ * - the PlatformIO cache: `platformio_progress`, `platformio_updated`;
+ * - reclaim: `reclaim_policy_updated`, `reclaim_started`, `reclaim_progress`,
+ *   `reclaim_finished`, and the data dir's file system: `disk_updated`.
  * The refresher publishes nothing itself: what it measures reaches clients
  * through the catalog, orphans and PlatformIO events it triggers.
  *
@@ -22,6 +24,7 @@
 import type { Device } from './device.js';
 import type { FirmwareJobSummary } from './jobs.js';
 import type { DevicesChunk, InitialState, OrphanBuild, PlatformioSummary } from './protocol.js';
+import type { DiskSpace, ReclaimProgress, ReclaimRun, ReclaimState } from './reclaim.js';
 
 export type DeviceEvent =
   | { event: 'device_added'; data: { device: Device } }
@@ -49,8 +52,18 @@ export type StorageEvent =
   | { event: 'platformio_progress'; data: NonNullable<PlatformioSummary['walking']> }
   | { event: 'platformio_updated'; data: PlatformioSummary };
 
+export type ReclaimEvent =
+  /** The policy was saved, a run started or ended, or the schedule moved. */
+  | { event: 'reclaim_policy_updated'; data: ReclaimState }
+  | { event: 'reclaim_started'; data: ReclaimRun }
+  /** One step of a run reached its end. */
+  | { event: 'reclaim_progress'; data: ReclaimProgress }
+  | { event: 'reclaim_finished'; data: ReclaimRun }
+  /** The data dir's file system free/total changed (read on each sweep and after each run). */
+  | { event: 'disk_updated'; data: { disk: DiskSpace | null } };
+
 /** What goes on the bus and reaches every subscribed stream as it happens. */
-export type LiveEvent = DeviceEvent | JobEvent | StorageEvent;
+export type LiveEvent = DeviceEvent | JobEvent | StorageEvent | ReclaimEvent;
 
 /** The opening frames of a `subscribe_events` stream, sent to that stream only. */
 export type SnapshotEvent = { event: 'initial_state'; data: InitialState } | { event: 'devices_chunk'; data: DevicesChunk };
@@ -81,6 +94,11 @@ export const SERVER_EVENT_NAMES = [
   'orphans_updated',
   'platformio_progress',
   'platformio_updated',
+  'reclaim_policy_updated',
+  'reclaim_started',
+  'reclaim_progress',
+  'reclaim_finished',
+  'disk_updated',
   'initial_state',
   'devices_chunk',
 ] as const satisfies readonly ServerEventName[];

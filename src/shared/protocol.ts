@@ -7,6 +7,7 @@
  */
 import type { Device } from './device.js';
 import type { FirmwareJobSummary } from './jobs.js';
+import type { DiskSpace, ReclaimState } from './reclaim.js';
 
 /**
  * Every `error_code` the server sends. A client that does not know a code
@@ -83,6 +84,10 @@ export interface InitialState {
   /** Build folders no device uses any more, largest first. */
   orphans: OrphanBuild[];
   platformio: PlatformioSummary;
+  /** The data dir's file system (null when `statfs` failed). */
+  disk: DiskSpace | null;
+  /** The reclaim policy, a run in progress and the next scheduled run. */
+  reclaim: ReclaimState;
   /**
    * Only when subscribed with `{chunked: true}`: how many devices the whole
    * snapshot holds, and whether `devices_chunk` events with the rest follow.
