@@ -13,6 +13,14 @@
  * bounded by memory, not by the fd limit. An abort flag (an Int32Array on a
  * SharedArrayBuffer) is checked before each folder so pool.close() never
  * waits for a whole subtree.
+ *
+ * With a tree depth >= 0 it also records the size tree's raw material
+ * (src/build-size/size-tree.ts): one node per folder at most that many
+ * levels below the root, created when the folder is opened, holding the
+ * bytes and files directly in it (a folder too deep, or past
+ * MAX_TRACKED_FOLDERS, gives its files to its nearest tracked ancestor);
+ * parents are created before children, so one backwards pass makes every
+ * node inclusive. Memory is bounded by the cap, whatever the tree.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,11 +40,22 @@
 #include "remove_tree.h"
 
 #define MAX_SKIPPED_SAMPLES 5
+/* Same cap as MAX_TRACKED_FOLDERS in src/build-size/size-tree.ts: the walkers must track the same folders. */
+#define MAX_TRACKED_FOLDERS 2048
 
 typedef struct {
   char *bytes; /* NUL-terminated */
   size_t len;
+  int depth;     /* levels below the walk's root */
+  int32_t owner; /* the tree node the parent's files went to; -1: none */
 } path_t;
+
+/* One tracked folder: its path below the root ("" for the root) and, after the roll-up, its subtree's totals. */
+typedef struct {
+  char *rel;
+  int32_t parent;
+  uint64_t bytes, files;
+} folder_t;
 
 typedef struct {
   path_t *items;
@@ -60,6 +79,10 @@ typedef struct {
   size_t sample_count;
   hard_link_t *links;
   size_t link_count, link_cap;
+  folder_t *folders;
+  size_t folder_count, folder_cap;
+  int tree_depth; /* < 0: no tree */
+  size_t root_len;
   int out_of_memory;
 } tally_t;
 
@@ -74,7 +97,7 @@ static char *join_path(const char *dir, size_t dir_len, const char *name, size_t
   return joined;
 }
 
-static int stack_push(path_stack_t *stack, char *bytes, size_t len) {
+static int stack_push(path_stack_t *stack, char *bytes, size_t len, int depth, int32_t owner) {
   if (stack->len == stack->cap) {
     size_t cap = stack->cap ? stack->cap * 2 : 64;
     path_t *items = realloc(stack->items, cap * sizeof(path_t));
@@ -84,6 +107,8 @@ static int stack_push(path_stack_t *stack, char *bytes, size_t len) {
   }
   stack->items[stack->len].bytes = bytes;
   stack->items[stack->len].len = len;
+  stack->items[stack->len].depth = depth;
+  stack->items[stack->len].owner = owner;
   stack->len++;
   return 0;
 }
@@ -164,18 +189,53 @@ static const char *listed_special_kind(unsigned char type) {
   }
 }
 
-static int push_child(path_stack_t *stack, const path_t *dir, const char *name) {
+static int push_child(path_stack_t *stack, const path_t *dir, int32_t owner, const char *name) {
   size_t len;
   char *sub = join_path(dir->bytes, dir->len, name, strlen(name), &len);
-  if (!sub || stack_push(stack, sub, len) != 0) {
+  if (!sub || stack_push(stack, sub, len, dir->depth + 1, owner) != 0) {
     free(sub);
     return -1;
   }
   return 0;
 }
 
-/* Everything in one open folder: files counted, subfolders pushed on the stack. */
-static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, DIR *listing) {
+/*
+ * The tree node an opened folder's own files go to: a new one when the
+ * folder is shallow enough and the cap allows, else its parent's.
+ */
+static int32_t track_folder(tally_t *tally, const path_t *dir) {
+  if (dir->depth > tally->tree_depth || tally->folder_count >= MAX_TRACKED_FOLDERS) return dir->owner;
+  if (tally->folder_count == tally->folder_cap) {
+    size_t cap = tally->folder_cap ? tally->folder_cap * 2 : 16;
+    if (cap > MAX_TRACKED_FOLDERS) cap = MAX_TRACKED_FOLDERS;
+    folder_t *folders = realloc(tally->folders, cap * sizeof(folder_t));
+    if (!folders) {
+      tally->out_of_memory = 1;
+      return dir->owner;
+    }
+    tally->folders = folders;
+    tally->folder_cap = cap;
+  }
+  /* The root's own path is "", a child's is what follows "root/". */
+  size_t skip_len = dir->len > tally->root_len ? tally->root_len + 1 : dir->len;
+  size_t rel_len = dir->len - skip_len;
+  char *rel = malloc(rel_len + 1);
+  if (!rel) {
+    tally->out_of_memory = 1;
+    return dir->owner;
+  }
+  memcpy(rel, dir->bytes + skip_len, rel_len);
+  rel[rel_len] = '\0';
+  folder_t *folder = &tally->folders[tally->folder_count];
+  folder->rel = rel;
+  folder->parent = dir->owner;
+  folder->bytes = 0;
+  folder->files = 0;
+  return (int32_t)tally->folder_count++;
+}
+
+/* Everything in one open folder: files counted (to `owner`'s node too), subfolders pushed on the stack. */
+static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, int32_t owner, DIR *listing) {
   int fd = dirfd(listing);
   for (;;) {
     errno = 0;
@@ -200,6 +260,10 @@ static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, 
       }
       if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
         count_file(tally, &st);
+        if (owner >= 0) {
+          tally->folders[owner].bytes += (uint64_t)st.st_size;
+          tally->folders[owner].files++;
+        }
         continue;
       }
       if (!S_ISDIR(st.st_mode)) {
@@ -208,7 +272,7 @@ static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, 
       }
       /* A folder after all: listed as DT_UNKNOWN, or a file replaced by a folder under us. */
     }
-    if (push_child(stack, dir, name) != 0) {
+    if (push_child(stack, dir, owner, name) != 0) {
       tally->out_of_memory = 1;
       return;
     }
@@ -218,7 +282,7 @@ static void walk_folder(tally_t *tally, path_stack_t *stack, const path_t *dir, 
 static void walk_tree(tally_t *tally, const char *root, size_t root_len, const int32_t *abort_flag) {
   path_stack_t stack = {0};
   char *first = malloc(root_len + 1);
-  if (!first || stack_push(&stack, first, root_len) != 0) {
+  if (!first || stack_push(&stack, first, root_len, 0, -1) != 0) {
     free(first);
     tally->out_of_memory = 1;
     return;
@@ -239,17 +303,26 @@ static void walk_tree(tally_t *tally, const char *root, size_t root_len, const i
       continue;
     }
     tally->dirs++;
-    walk_folder(tally, &stack, &dir, listing);
+    int32_t owner = track_folder(tally, &dir);
+    walk_folder(tally, &stack, &dir, owner, listing);
     closedir(listing);
     free(dir.bytes);
   }
   for (size_t i = 0; i < stack.len; i++) free(stack.items[i].bytes);
   free(stack.items);
+  /* Parents were created before their children: one backwards pass makes every node inclusive. */
+  for (size_t i = tally->folder_count; i-- > 1;) {
+    folder_t *parent = &tally->folders[tally->folders[i].parent];
+    parent->bytes += tally->folders[i].bytes;
+    parent->files += tally->folders[i].files;
+  }
 }
 
 static void free_tally(tally_t *tally) {
   for (size_t i = 0; i < tally->sample_count; i++) free(tally->samples[i].path);
   free(tally->links);
+  for (size_t i = 0; i < tally->folder_count; i++) free(tally->folders[i].rel);
+  free(tally->folders);
 }
 
 #define CHECK(call)                                                                  \
@@ -270,9 +343,9 @@ static napi_status set_number(napi_env env, napi_value object, const char *key, 
   return napi_set_named_property(env, object, key, number);
 }
 
-/* { bytes, diskBytes, files, dirs, skipped, skippedSamples: [path, errno | kind][], hardLinks: { "dev:ino": bytes } } */
+/* { bytes, diskBytes, files, dirs, skipped, skippedSamples: [path, errno | kind][], hardLinks: { "dev:ino": bytes }, folders: [rel, bytes, files][] } */
 static napi_value tally_to_js(napi_env env, const tally_t *tally) {
-  napi_value result = NULL, samples, links;
+  napi_value result = NULL, samples, links, folders;
   CHECK(napi_create_object(env, &result));
   CHECK(set_number(env, result, "bytes", (double)tally->bytes));
   CHECK(set_number(env, result, "diskBytes", (double)tally->disk_bytes));
@@ -303,15 +376,30 @@ static napi_value tally_to_js(napi_env env, const tally_t *tally) {
     CHECK(set_number(env, links, key, (double)tally->links[i].allocated));
   }
   CHECK(napi_set_named_property(env, result, "hardLinks", links));
+  CHECK(napi_create_array_with_length(env, tally->folder_count, &folders));
+  for (size_t i = 0; i < tally->folder_count; i++) {
+    napi_value triple, rel;
+    CHECK(napi_create_array_with_length(env, 3, &triple));
+    /* Not valid UTF-8? V8 substitutes U+FFFD, as Buffer#toString does in the JS walker: names are for display. */
+    CHECK(napi_create_string_utf8(env, tally->folders[i].rel, NAPI_AUTO_LENGTH, &rel));
+    CHECK(napi_set_element(env, triple, 0, rel));
+    napi_value number;
+    CHECK(napi_create_double(env, (double)tally->folders[i].bytes, &number));
+    CHECK(napi_set_element(env, triple, 1, number));
+    CHECK(napi_create_double(env, (double)tally->folders[i].files, &number));
+    CHECK(napi_set_element(env, triple, 2, number));
+    CHECK(napi_set_element(env, folders, (uint32_t)i, triple));
+  }
+  CHECK(napi_set_named_property(env, result, "folders", folders));
   return result;
 fail:
   return NULL;
 }
 
-/* walkTree(path: string | Uint8Array, abort?: Int32Array) */
+/* walkTree(path: string | Uint8Array, abort?: Int32Array, treeDepth?: number) */
 static napi_value walk_tree_js(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result = NULL;
+  size_t argc = 3;
+  napi_value argv[3], result = NULL;
   char *owned = NULL;
   const char *root = NULL;
   size_t root_len = 0;
@@ -365,6 +453,21 @@ static napi_value walk_tree_js(napi_env env, napi_callback_info info) {
       if (array_type == napi_int32_array && length >= 1) abort_flag = data;
     }
   }
+  tally.tree_depth = -1;
+  if (argc >= 3) {
+    napi_valuetype depth_type;
+    CHECK(napi_typeof(env, argv[2], &depth_type));
+    if (depth_type == napi_number) {
+      int32_t depth;
+      CHECK(napi_get_value_int32(env, argv[2], &depth));
+      tally.tree_depth = depth;
+    } else if (depth_type != napi_undefined) {
+      free(owned);
+      napi_throw_type_error(env, NULL, "walkTree: treeDepth must be a number");
+      return NULL;
+    }
+  }
+  tally.root_len = root_len;
   walk_tree(&tally, root, root_len, abort_flag);
   if (tally.out_of_memory) {
     napi_throw_error(env, NULL, "walkTree: out of memory");

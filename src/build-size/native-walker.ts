@@ -13,6 +13,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 import { loadNativeAddon } from '../util/native-addon.js';
+import type { FolderTotal } from './size-tree.js';
 import type { TreeTally } from './walk-protocol.js';
 
 export type WalkerEngine = 'native' | 'js';
@@ -30,13 +31,16 @@ interface NativeTally {
   /** [path, errno] for an error, [path, kind] for a FIFO/socket/device left out. */
   skippedSamples: [string, number | string][];
   hardLinks: Record<string, number>;
+  /** Present from the build that records the size tree on (an older build has none: see load()). */
+  folders?: FolderTotal[];
 }
 
 interface NativeAddon {
-  walkTree(dir: string | Uint8Array, abort?: Int32Array): NativeTally;
+  walkTree(dir: string | Uint8Array, abort?: Int32Array, treeDepth?: number): NativeTally;
 }
 
-export type NativeWalkTree = (dir: string | Uint8Array, abort?: Int32Array) => TreeTally;
+/** `treeDepth` >= 0 records the inclusive totals of folders that many levels down (size-tree.ts); default none. */
+export type NativeWalkTree = (dir: string | Uint8Array, abort?: Int32Array, treeDepth?: number) => TreeTally;
 
 export type NativeWalkerStatus = { available: true; path: string } | { available: false; reason: string };
 
@@ -64,8 +68,14 @@ function load(): { status: NativeWalkerStatus; walkTree: NativeWalkTree | null }
     return cached;
   }
   const addon = loaded.addon as unknown as NativeAddon;
-  const walkTree: NativeWalkTree = (dir, abort) => {
-    const raw = addon.walkTree(dir, abort);
+  // An addon built before the size tree would silently record none: probe it
+  // once (`/dev/null/x` can never exist) and fall back to the JS walker.
+  if (!Array.isArray(addon.walkTree('/dev/null/x', undefined, 0).folders)) {
+    cached = { status: { available: false, reason: `${loaded.path} records no size tree (an older build? npm rebuild rebuilds it)` }, walkTree: null };
+    return cached;
+  }
+  const walkTree: NativeWalkTree = (dir, abort, treeDepth = -1) => {
+    const raw = addon.walkTree(dir, abort, treeDepth);
     return {
       bytes: raw.bytes,
       diskBytes: raw.diskBytes,
@@ -74,6 +84,7 @@ function load(): { status: NativeWalkerStatus; walkTree: NativeWalkTree | null }
       skipped: raw.skipped,
       skippedSamples: raw.skippedSamples.map(([where, reason]) => `${where}: ${reasonText(reason)}`),
       hardLinks: raw.hardLinks,
+      folders: raw.folders ?? [],
       byChild: {},
     };
   };

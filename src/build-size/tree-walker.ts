@@ -28,6 +28,7 @@
  * subfolders take 19 s instead of 2).
  */
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { FolderTotals, joinRel, MAX_TRACKED_FOLDERS, type FolderTotal } from './size-tree.js';
 import { bucketOf, type ExpandResult, type TreeTally, type WirePath } from './walk-protocol.js';
 
 const SEP = '/';
@@ -53,7 +54,7 @@ function toBuffer(p: LocalPath): Buffer {
 }
 
 function newTally(): TreeTally {
-  return { bytes: 0, diskBytes: 0, files: 0, dirs: 0, skipped: 0, skippedSamples: [], hardLinks: {}, byChild: {} };
+  return { bytes: 0, diskBytes: 0, files: 0, dirs: 0, skipped: 0, skippedSamples: [], hardLinks: {}, folders: [], byChild: {} };
 }
 
 function skip(tally: TreeTally, where: LocalPath, err: unknown): void {
@@ -136,12 +137,35 @@ function hardLinkKey(full: LocalPath, stats: { dev: number; ino: number }): stri
   return exact ? `${exact.dev}:${exact.ino}` : `${stats.dev}:${stats.ino}`;
 }
 
-/** Everything under `root`, depth-first with an explicit stack (no recursion limit). */
-export function walkTreeJs(root: LocalPath): TreeTally {
+/** A path's part below `root` (`''` for the root), as text (bytes decoded as UTF-8, only for the tree's names). */
+function relativeTo(root: LocalPath, full: LocalPath): string {
+  if (typeof full === 'string') return full.length > (root as string).length ? full.slice((root as string).length + 1) : '';
+  const rootBytes = typeof root === 'string' ? Buffer.byteLength(root) : root.byteLength;
+  return full.byteLength > rootBytes ? full.subarray(rootBytes + 1).toString('utf8') : '';
+}
+
+/**
+ * Everything under `root`, depth-first with an explicit stack (no recursion
+ * limit). With `treeDepth` >= 0 it also records the inclusive totals of the
+ * folders at most that many levels down (see size-tree.ts): each folder's
+ * files go to its own node when it is tracked, else to its nearest tracked
+ * ancestor's, and the nodes are summed bottom-up at the end. Native and JS
+ * create nodes in the same way (on opening a folder, up to the same cap).
+ */
+export function walkTreeJs(root: LocalPath, treeDepth = -1): TreeTally {
   const tally = newTally();
   const stack: LocalPath[] = [root];
+  // Parallel to `stack`: each folder's depth below root and the node its parent's files went to.
+  const depths: number[] = [0];
+  const owners: number[] = [-1];
+  const nodeRel: string[] = [];
+  const nodeParent: number[] = [];
+  const nodeBytes: number[] = [];
+  const nodeFiles: number[] = [];
   while (stack.length > 0) {
     const dir = stack.pop() as LocalPath;
+    const depth = depths.pop() as number;
+    let owner = owners.pop() as number;
     let listing;
     try {
       listing = listDir(dir);
@@ -150,15 +174,34 @@ export function walkTreeJs(root: LocalPath): TreeTally {
       continue;
     }
     tally.dirs++;
+    if (depth <= treeDepth && nodeRel.length < MAX_TRACKED_FOLDERS) {
+      nodeRel.push(relativeTo(root, dir));
+      nodeParent.push(owner);
+      nodeBytes.push(0);
+      nodeFiles.push(0);
+      owner = nodeRel.length - 1;
+    }
     for (const entry of listing.entries) {
       const full = childPath(dir, entry, listing.bytes);
-      if (entry.isDirectory()) {
+      let counted: number | 'dir' | null = 'dir';
+      if (!entry.isDirectory()) counted = countEntry(tally, entry, full);
+      if (counted === 'dir') {
         stack.push(full);
-        continue;
+        depths.push(depth + 1);
+        owners.push(owner);
+      } else if (counted !== null && owner >= 0) {
+        nodeBytes[owner] = (nodeBytes[owner] as number) + counted;
+        nodeFiles[owner] = (nodeFiles[owner] as number) + 1;
       }
-      if (countEntry(tally, entry, full) === 'dir') stack.push(full);
     }
   }
+  // Parents are created before their children, so one backwards pass sums each subtree.
+  for (let i = nodeRel.length - 1; i > 0; i--) {
+    const parent = nodeParent[i] as number;
+    nodeBytes[parent] = (nodeBytes[parent] as number) + (nodeBytes[i] as number);
+    nodeFiles[parent] = (nodeFiles[parent] as number) + (nodeFiles[i] as number);
+  }
+  tally.folders = nodeRel.map((rel, i): FolderTotal => [rel, nodeBytes[i] as number, nodeFiles[i] as number]);
   return tally;
 }
 
@@ -189,8 +232,10 @@ function entryName(entry: AnyDirent, bytes: boolean): string {
  * spread; past {@link MAX_SUBDIRS_HANDED_BACK}, subfolders are sized here
  * with `walkTree` (the walker the pool chose).
  */
-export function expandDir(dir: LocalPath, isRoot: boolean, walkTree: (root: LocalPath) => TreeTally): ExpandResult {
+export function expandDir(dir: LocalPath, isRoot: boolean, treeDepth: number, walkTree: (root: LocalPath, treeDepth: number) => TreeTally): ExpandResult {
   const tally = newTally();
+  // Subfolders walked here keep their folders, re-rooted under their name (the cap holds across all of them).
+  const walkedHere: FolderTotal[] = [];
   const subdirs: WirePath[] = [];
   let listing;
   if (isRoot) {
@@ -214,9 +259,14 @@ export function expandDir(dir: LocalPath, isRoot: boolean, walkTree: (root: Loca
   }
   tally.dirs++;
   const walkHere = (full: LocalPath, entry: AnyDirent): void => {
-    const sub = walkTree(full);
+    const sub = walkTree(full, treeDepth - 1);
     mergeTally(tally, sub);
-    if (isRoot) addByChild(tally, entryName(entry, listing.bytes), sub.bytes, sub.diskBytes);
+    const name = entryName(entry, listing.bytes);
+    for (const [rel, bytes, files] of sub.folders) {
+      if (walkedHere.length >= MAX_TRACKED_FOLDERS) break;
+      walkedHere.push([joinRel(name, rel), bytes, files]);
+    }
+    if (isRoot) addByChild(tally, name, sub.bytes, sub.diskBytes);
   };
   for (const entry of listing.entries) {
     const full = childPath(dir, entry, listing.bytes);
@@ -233,6 +283,12 @@ export function expandDir(dir: LocalPath, isRoot: boolean, walkTree: (root: Loca
     } else if (isRoot && counted !== null) {
       addByChild(tally, entryName(entry, listing.bytes), tally.bytes - before.bytes, tally.diskBytes - before.diskBytes);
     }
+  }
+  if (treeDepth >= 0) {
+    const folders = new FolderTotals();
+    folders.add('', tally.bytes, tally.files);
+    for (const [rel, bytes, files] of walkedHere) folders.add(rel, bytes, files);
+    tally.folders = folders.entries();
   }
   return { ...tally, subdirs, rootMissing: false };
 }

@@ -16,6 +16,13 @@
  * never keeps a CLI process alive, and a crashed worker is replaced and its
  * tasks failed.
  *
+ * The same walk records the device's size tree (size-tree.ts): each piece
+ * reports the inclusive totals of its folders down to 3 levels below the
+ * build folder, re-rooted here under the piece's place, and each piece's
+ * total is added to the piece's ancestors, so the merged folders are exact
+ * sums however the tree was split. `tree: false` leaves it out (the bench
+ * measures what recording costs).
+ *
  * Whole subtrees are sized by the native walker when it is built (about
  * twice as fast per file), else by the JS walker; the pool decides once, so
  * every worker of one pool counts the same way.
@@ -26,6 +33,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log as defaultLog, type Logger } from '../util/log.js';
 import { NO_SIGNAL, readBuildDirSignal, type BuildDirSignal } from './freshness.js';
+import type { SizeTreeNode } from '../shared/size-history.js';
+import { ancestorsOf, boundSizeTree, FolderTotals, joinRel, relDepth, TREE_MAX_DEPTH } from './size-tree.js';
 import { nativeWalkerStatus, resolveWalkerEngine, WALKER_ENV, walkerChoiceFromEnv, type WalkerChoice, type WalkerEngine } from './native-walker.js';
 import {
   BUCKETS,
@@ -48,6 +57,8 @@ export interface WalkResult {
   skipped: number;
   skippedSamples: string[];
   breakdown: Record<Bucket, number>;
+  /** The bounded tree of the biggest folders (size-tree.ts); null when the root is missing or the walk was asked for none. */
+  tree?: SizeTreeNode | null;
 }
 
 export function emptyWalkResult(): WalkResult {
@@ -59,6 +70,7 @@ export function emptyWalkResult(): WalkResult {
     skipped: 0,
     skippedSamples: [],
     breakdown: Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>,
+    tree: null,
   };
 }
 
@@ -71,6 +83,8 @@ export interface WalkProgress {
 export interface WalkOptions {
   /** Called as pieces of the tree finish, at most every {@link PROGRESS_INTERVAL_MS}. */
   onProgress?: (progress: WalkProgress) => void;
+  /** Record the size tree (default true); false only to measure what recording costs. */
+  tree?: boolean;
 }
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -182,6 +196,16 @@ export class WalkPool {
       options.onProgress({ files: result.files, bytes: result.bytes });
     };
     const hardLinks = new Map<string, number>();
+    const folders = options.tree === false ? null : new FolderTotals();
+    /** How many levels a piece at `rel` should record below itself; -1: none. */
+    const depthFor = (rel: string): number => (folders ? Math.max(-1, TREE_MAX_DEPTH - relDepth(rel)) : -1);
+    const addFolders = (tally: TreeTally, rel: string): void => {
+      if (!folders) return;
+      // The piece's whole total belongs to each ancestor deep enough to be in the tree...
+      for (const ancestor of ancestorsOf(rel)) if (relDepth(ancestor) <= TREE_MAX_DEPTH) folders.add(ancestor, tally.bytes, tally.files);
+      // ...and its own folders (itself included) go where the piece sits.
+      for (const [sub, bytes, files] of tally.folders) folders.add(joinRel(rel, sub), bytes, files);
+    };
     const add = (tally: TreeTally, bucket: Bucket | null): void => {
       result.bytes += tally.bytes;
       result.diskBytes += tally.diskBytes;
@@ -193,9 +217,10 @@ export class WalkPool {
       if (bucket) result.breakdown[bucket] += tally.bytes;
     };
 
-    const top = (await this.run({ kind: 'expand', dir: root, root: true })).result as ExpandResult;
+    const top = (await this.run({ kind: 'expand', dir: root, root: true, treeDepth: depthFor('') })).result as ExpandResult;
     if (top.rootMissing) return result;
     add(top, null);
+    addFolders(top, '');
     for (const [name, child] of Object.entries(top.byChild)) result.breakdown[bucketOf(name)] += child.bytes;
 
     const budget = this.size * this.piecesPerWorker;
@@ -205,18 +230,20 @@ export class WalkPool {
     let finish: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (finish = resolve));
 
-    const schedule = (dir: WirePath, bucket: Bucket): void => {
+    const schedule = (dir: WirePath, bucket: Bucket, rel: string): void => {
       const expand = created < budget;
       created++;
       outstanding++;
-      const body: RequestBody = expand ? { kind: 'expand', dir, root: false } : { kind: 'walk', dir };
+      const treeDepth = depthFor(rel);
+      const body: RequestBody = expand ? { kind: 'expand', dir, root: false, treeDepth } : { kind: 'walk', dir, treeDepth };
       this.run(body)
         .then(
           (response) => {
             const tally = response.result as TreeTally | ExpandResult;
             add(tally, bucket);
+            addFolders(tally, rel);
             report();
-            if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket);
+            if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket, joinRel(rel, baseName(sub)));
           },
           (err: Error) => {
             failure ??= err;
@@ -226,12 +253,13 @@ export class WalkPool {
           if (--outstanding === 0) finish();
         });
     };
-    for (const sub of top.subdirs) schedule(sub, bucketOf(baseName(sub)));
+    for (const sub of top.subdirs) schedule(sub, bucketOf(baseName(sub)), baseName(sub));
     if (outstanding === 0) finish();
     await done;
     if (failure) throw failure;
 
     for (const bytes of hardLinks.values()) result.diskBytes += bytes;
+    if (folders) result.tree = boundSizeTree(baseName(root), folders.entries());
     if (result.skipped > 0) {
       this.log.debug({ root, skipped: result.skipped, samples: result.skippedSamples }, 'walk skipped entries');
     }

@@ -4,6 +4,7 @@
  * are structured-cloned across the thread boundary.
  */
 import type { WalkerEngine } from './native-walker.js';
+import type { FolderTotal } from './size-tree.js';
 
 /** Where a file's bytes are attributed, by the top-level folder it lives under. */
 export type Bucket = 'pioenvs' | 'piolibdeps' | 'src' | 'lock' | 'other';
@@ -39,9 +40,9 @@ export interface WalkWorkerData {
 
 export type WalkRequest =
   /** Sum the files directly in `dir` and hand back its subfolders (for splitting work). */
-  | { id: number; kind: 'expand'; dir: WirePath; root: boolean }
+  | { id: number; kind: 'expand'; dir: WirePath; root: boolean; treeDepth: number }
   /** Sum everything under `dir`, recursively. */
-  | { id: number; kind: 'walk'; dir: WirePath }
+  | { id: number; kind: 'walk'; dir: WirePath; treeDepth: number }
   /** Freshness pairs for many build folders: two stats each. */
   | { id: number; kind: 'signals'; dirs: string[] };
 
@@ -58,6 +59,12 @@ export interface TreeTally {
   skippedSamples: string[];
   /** Multiply-linked inodes as `dev:ino` → allocated bytes, deduplicated by the pool. */
   hardLinks: Record<string, number>;
+  /**
+   * Inclusive totals of the folders at most `treeDepth` levels below the
+   * walk's root (see size-tree.ts), parents before children; empty when the
+   * request's `treeDepth` was negative (no tree recorded).
+   */
+  folders: FolderTotal[];
   /** Per top-level child (only filled by a root expand). */
   byChild: Record<string, { bytes: number; diskBytes: number }>;
 }

@@ -16,24 +16,24 @@ const settings = (workerData ?? { engine: 'js', abort: new Int32Array(1) }) as W
 const nativeWalk = settings.engine === 'native' ? nativeWalkTree() : null;
 
 /** Everything under `root` with the walker the pool chose. */
-function walkTree(root: LocalPath): TreeTally {
-  if (settings.engine === 'js') return walkTreeJs(root);
+function walkTree(root: LocalPath, treeDepth: number): TreeTally {
+  if (settings.engine === 'js') return walkTreeJs(root, treeDepth);
   if (!nativeWalk) {
     // The pool found the addon on the main thread; failing here means the
     // install changed under us. Say so rather than silently walking slower.
     const status = nativeWalkerStatus();
     throw new Error(`native walker unavailable in the walk worker: ${status.available ? 'not loaded' : status.reason}`);
   }
-  return nativeWalk(root, settings.abort);
+  return nativeWalk(root, settings.abort, treeDepth);
 }
 
 function handle(request: WalkRequest): WalkResponse {
   try {
     switch (request.kind) {
       case 'expand':
-        return { id: request.id, ok: true, kind: 'expand', result: expandDir(toLocal(request.dir), request.root, walkTree) };
+        return { id: request.id, ok: true, kind: 'expand', result: expandDir(toLocal(request.dir), request.root, request.treeDepth, walkTree) };
       case 'walk':
-        return { id: request.id, ok: true, kind: 'walk', result: walkTree(toLocal(request.dir)) };
+        return { id: request.id, ok: true, kind: 'walk', result: walkTree(toLocal(request.dir), request.treeDepth) };
       case 'signals': {
         // Four numbers per folder: whole seconds, then exact ms, of each half.
         const pairs: number[] = [];

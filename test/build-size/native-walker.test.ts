@@ -32,9 +32,9 @@ function native(): NonNullable<ReturnType<typeof nativeWalkTree>> {
   return walk;
 }
 
-/** A tally with its samples in a stable order (the walkers visit folders in different orders). */
+/** A tally with its samples and folders in a stable order (the walkers visit folders in different orders). */
 function normalized(tally: TreeTally): TreeTally {
-  return { ...tally, skippedSamples: [...tally.skippedSamples].sort() };
+  return { ...tally, skippedSamples: [...tally.skippedSamples].sort(), folders: [...tally.folders].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) };
 }
 
 async function listen(socketPath: string): Promise<void> {
@@ -93,6 +93,15 @@ describe.runIf(NATIVE_WALKER_TESTED)('native walker', () => {
     expect(Object.keys(fromNative.hardLinks)).toHaveLength(1);
     expect(fromNative.skippedSamples).toContain(`${path.join(dir, 'fifo')}: FIFO`);
     expect(fromNative.skippedSamples).toContain(`${path.join(dir, 'c', 'sock')}: socket`);
+    // The size tree's folders too: the same folders, the same inclusive sums.
+    const treeNative = normalized(native()(dir, undefined, 3));
+    expect(treeNative).toEqual(normalized(walkTreeJs(dir, 3)));
+    expect(fromNative.folders).toEqual([]);
+    expect(treeNative.folders.find(([rel]) => rel === '')).toEqual(['', fromNative.bytes, fromNative.files]);
+    expect(treeNative.folders.find(([rel]) => rel === '.piolibdeps/kitchen/Lib')).toEqual(['.piolibdeps/kitchen/Lib', 4097, 1]);
+    // Deeper than 3 levels: folded into the third level.
+    expect(treeNative.folders.some(([rel]) => rel.startsWith('deep/d/d/'))).toBe(false);
+    expect(treeNative.folders.find(([rel]) => rel === 'deep/d/d')).toEqual(['deep/d/d', 9, 1]);
   });
 
   it('matches the JS walker on random trees', () => {
@@ -124,6 +133,7 @@ describe.runIf(NATIVE_WALKER_TESTED)('native walker', () => {
         };
         build(path.join(dir, 'tree'), spec);
         expect(normalized(native()(dir))).toEqual(normalized(walkTreeJs(dir)));
+        for (const depth of [0, 1, 3]) expect(normalized(native()(dir, undefined, depth))).toEqual(normalized(walkTreeJs(dir, depth)));
         fs.rmSync(dir, { recursive: true, force: true });
       }),
       { numRuns: 60 },
