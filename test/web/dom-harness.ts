@@ -11,12 +11,12 @@ import { Store } from '../../web/src/state/store.js';
 import { Toasts } from '../../web/src/state/toasts.js';
 import type { Device } from '../../src/shared/device.js';
 import type { InitialState } from '../../src/shared/protocol.js';
-import { FakeSocket } from './fixtures.js';
+import { FakeSocket, RECLAIM_OFF } from './fixtures.js';
 
 export interface Harness {
   ctx: AppContext;
   socket: FakeSocket;
-  /** `device:<configuration>`, `log:<job_id>`, `jobs`, `archived`, `unused`, in order. */
+  /** `device:<configuration>`, `log:<job_id>`, `jobs`, `archived`, `unused`, `reclaim[:preview]`, in order. */
   opened: string[];
   /** Every confirmation asked. */
   asked: ConfirmOptions[];
@@ -38,6 +38,7 @@ export function harness(devices: Device[], extra: Partial<InitialState> = {}): H
     openJobs: () => void opened.push('jobs'),
     openArchived: () => void opened.push('archived'),
     showUnusedBuilds: () => void opened.push('unused'),
+    openReclaim: (section?: 'preview') => void opened.push(section ? `reclaim:${section}` : 'reclaim'),
     confirm: (options: ConfirmOptions) => {
       asked.push(options);
       return Promise.resolve(answer.value);
@@ -47,7 +48,7 @@ export function harness(devices: Device[], extra: Partial<InitialState> = {}): H
   client.start();
   const socket = FakeSocket.last;
   socket.open();
-  store.applyEvent('initial_state', { devices, firmware_jobs: [], orphans: [], platformio: null, ...extra });
+  store.applyEvent('initial_state', { devices, firmware_jobs: [], orphans: [], platformio: null, disk: null, reclaim: RECLAIM_OFF, ...extra });
   return { ctx: { client, store, actions, toasts, ui }, socket, opened, asked, answer };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Device } from '../../src/shared/device.js';
 import type { FirmwareJobSummary } from '../../src/shared/jobs.js';
+import { DEFAULT_RECLAIM_POLICY, type ReclaimState } from '../../src/shared/reclaim.js';
 import type { SocketLike } from '../../web/src/api/client.js';
 
 export function device(name: string, overrides: Partial<Device> = {}): Device {
@@ -43,6 +44,9 @@ export function job(configuration: string, overrides: Partial<FirmwareJobSummary
 }
 
 export const MB = 1024 * 1024;
+
+/** `InitialState.reclaim` of a server whose policy was never saved: every rule off, nothing running. */
+export const RECLAIM_OFF: ReclaimState = { policy: DEFAULT_RECLAIM_POLICY, running: null, next_run_at: null };
 
 /** A socket the test plays the server for: `sent` holds parsed frames, `receive` delivers one. */
 export class FakeSocket implements SocketLike {

@@ -27,6 +27,7 @@ import './job-log.js';
 import './jobs-dialog.js';
 import './login-screen.js';
 import './platformio-panel.js';
+import './reclaim-dialog.js';
 import './toast-stack.js';
 import './unused-builds.js';
 
@@ -314,6 +315,10 @@ export class AppShellElement extends LitElement implements UiHost {
     this.renderRoot.querySelector('db-unused-builds')?.reveal();
   }
 
+  openReclaim(section?: 'preview'): void {
+    void this.renderRoot.querySelector('db-reclaim-dialog')?.show(section);
+  }
+
   confirm(options: ConfirmOptions): Promise<boolean> {
     const dialog = this.renderRoot.querySelector('db-confirm-dialog');
     return dialog ? dialog.ask(options) : Promise.resolve(false);
@@ -358,6 +363,15 @@ export class AppShellElement extends LitElement implements UiHost {
             </button>
             <button class="hbtn" aria-label="Archived devices" title="Archived devices" @click=${() => this.openArchived()}>
               ${icon('archive')}<span class="label">Archived</span>
+            </button>
+            <button
+              class="hbtn"
+              aria-label=${ctx?.store.reclaim?.running ? 'Reclaim disk space, a run is in progress' : 'Reclaim disk space'}
+              title="Reclaim disk space: policy, preview, history"
+              data-testid="open-reclaim"
+              @click=${() => this.openReclaim()}
+            >
+              ${icon(ctx?.store.reclaim?.running ? 'running' : 'broom')}<span class="label">Reclaim</span>
             </button>
           `
           : nothing
@@ -468,6 +482,7 @@ export class AppShellElement extends LitElement implements UiHost {
       <db-job-log .ctx=${ctx}></db-job-log>
       <db-jobs-dialog .ctx=${ctx}></db-jobs-dialog>
       <db-archived-dialog .ctx=${ctx}></db-archived-dialog>
+      <db-reclaim-dialog .ctx=${ctx}></db-reclaim-dialog>
       <db-confirm-dialog></db-confirm-dialog>
       <db-toast-stack .toasts=${ctx.toasts}></db-toast-stack>
     `;

@@ -1,14 +1,21 @@
 /**
  * The fleet at a glance, above the table: how much disk all build folders
  * take, how many devices have one, which device is the largest, and what
- * the unused build folders would give back (a link to their section). It is
- * computed from the store, so it moves with every `device_updated` and
- * `orphans_updated`.
+ * the unused build folders would give back (a link to their section), and
+ * how much room is left on the data dir's disk. It is computed from the
+ * store, so it moves with every `device_updated`, `orphans_updated` and
+ * `disk_updated`.
+ *
+ * Under the cards, the free-space warning (issue 14) when the shared
+ * `diskWarning()` says so (below the policy's threshold, or below twice the
+ * largest build folder), with a way straight to the reclaim preview.
  */
-import { html, LitElement, css } from 'lit';
+import { html, LitElement, css, nothing } from 'lit';
 import { formatBytes } from '../../../src/shared/format.js';
+import { diskWarning } from '../../../src/shared/reclaim.js';
 import type { AppContext } from '../state/context.js';
 import { plural } from '../state/actions.js';
+import { usedPercent, warningText } from '../state/reclaim-model.js';
 import { orphanTotal } from '../state/storage-model.js';
 import { StoreController } from '../state/store.js';
 import { displayName, summarize, type FleetSummary } from '../state/table-model.js';
@@ -30,8 +37,31 @@ export class FleetSummaryElement extends LitElement {
       }
       .cards {
         display: grid;
-        grid-template-columns: repeat(4, minmax(0, 1fr));
+        grid-template-columns: repeat(5, minmax(0, 1fr));
         gap: 12px;
+      }
+      .warning {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        gap: 8px 12px;
+        margin-top: 12px;
+        padding: 10px 14px;
+        border: 1px solid var(--warning);
+        border-radius: var(--radius);
+        background: var(--warning-soft);
+        color: var(--text);
+        font-size: 14px;
+      }
+      .warning > .icon {
+        color: var(--warning);
+      }
+      .warning .text {
+        flex: 1 1 260px;
+        font-weight: 550;
+      }
+      .bar.low span {
+        background: var(--warning);
       }
       .card {
         display: flex;
@@ -126,9 +156,18 @@ export class FleetSummaryElement extends LitElement {
       .link .sub {
         color: var(--accent);
       }
+      @media (max-width: 1280px) {
+        .cards {
+          grid-template-columns: repeat(3, minmax(0, 1fr));
+        }
+      }
       @media (max-width: 1000px) {
         .cards {
           grid-template-columns: 1fr 1fr;
+        }
+        /* Five cards in two columns: the disk card takes the last row whole. */
+        .card.disk {
+          grid-column: 1 / -1;
         }
       }
       @media (max-width: 520px) {
@@ -194,6 +233,45 @@ export class FleetSummaryElement extends LitElement {
     </div>`;
   }
 
+  private renderDisk() {
+    const disk = this.ctx?.store.disk ?? null;
+    const warned = this.warning !== null;
+    return html`<div class="card disk" data-testid="summary-disk">
+      <span class="badge">${icon('disk')}</span>
+      <div class="text">
+        <div class="label"><span class="long">Free on disk</span><span class="short">Disk free</span></div>
+        ${
+          disk
+            ? html`<div class="value" data-bytes=${disk.free_bytes}>
+                ${formatBytes(disk.free_bytes)} <small>of ${formatBytes(disk.total_bytes)}</small>
+              </div>
+              <div class="bar ${warned ? 'low' : ''}" role="presentation" title=${`${usedPercent(disk)} % used`}>
+                <span style="width: ${usedPercent(disk)}%"></span>
+              </div>`
+            : html`<div class="value">—</div>
+              <div class="sub">not known</div>`
+        }
+      </div>
+    </div>`;
+  }
+
+  /** The free-space warning for the store's disk, the saved policy and the largest build folder. */
+  private get warning() {
+    const store = this.ctx?.store;
+    if (!store) return null;
+    return diskWarning(store.disk, store.reclaim?.policy ?? null, this.summary.largest?.build_size_bytes ?? 0);
+  }
+
+  private renderWarning() {
+    const text = warningText(this.warning);
+    if (!text) return nothing;
+    return html`<div class="warning" role="alert" data-testid="disk-warning">
+      ${icon('warning')}
+      <span class="text">${text}</span>
+      <button class="btn" @click=${() => this.ctx?.ui.openReclaim('preview')}>Review what to clean</button>
+    </div>`;
+  }
+
   override render() {
     const { totalBytes, compiled, total, largest } = this.summary;
     const share = total > 0 ? Math.round((compiled / total) * 100) : 0;
@@ -234,8 +312,9 @@ export class FleetSummaryElement extends LitElement {
             }
           </div>
         </div>
-        ${this.renderUnused()}
+        ${this.renderUnused()} ${this.renderDisk()}
       </section>
+      ${this.renderWarning()}
     `;
   }
 }

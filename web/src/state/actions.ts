@@ -1,7 +1,7 @@
 /**
  * What the user can do, in one place: start and cancel jobs, archive,
- * delete, bulk operations, unused build folders, the PlatformIO cache and
- * the fleet-wide reset. Each action talks to the server, reports the
+ * delete, bulk operations, unused build folders, the PlatformIO cache, the
+ * fleet-wide reset and the reclaim policy (preview, save, run, history). Each action talks to the server, reports the
  * outcome as a toast (per device for bulk actions) and, for jobs started
  * here, toasts the job's end with its error in words ("esphome CLI not
  * found"). Components call these and stay presentational.
@@ -10,7 +10,10 @@ import type { Device } from '../../../src/shared/device.js';
 import { formatBytes } from '../../../src/shared/format.js';
 import { isFinished, type FirmwareJobSummary, type JobType } from '../../../src/shared/jobs.js';
 import type { ArchivedDevice, BulkResult, OrphanBuild } from '../../../src/shared/protocol.js';
-import type { ApiClient } from '../api/client.js';
+import type { ReclaimPlan, ReclaimPolicyInput, ReclaimRun, ReclaimState } from '../../../src/shared/reclaim.js';
+import { RequestError, type ApiClient } from '../api/client.js';
+import { fieldError, RULE_LABELS, stepName, type FieldError } from './reclaim-model.js';
+import type { ConfirmOptions } from './context.js';
 import type { Store } from './store.js';
 import { splitPath } from './storage-model.js';
 import { displayName } from './table-model.js';
@@ -34,6 +37,9 @@ const DONE: Record<JobType, (name: string) => string> = {
   reset_build_env: () => 'Reset the build environment',
 };
 
+/** A reclaim request's answer, or why not: an error to show next to a field (`invalid_args` naming one), else a message. */
+export type ReclaimOutcome<T> = { ok: true; value: T } | { ok: false; field: FieldError | null; message: string };
+
 export interface ActionsOptions {
   openLog: (jobId: string) => void;
 }
@@ -41,6 +47,8 @@ export interface ActionsOptions {
 export class Actions {
   /** Jobs started from this page: their end is toasted. */
   private readonly tracked = new Set<string>();
+  /** Reclaim runs started from this page: their end is toasted. */
+  private readonly trackedRuns = new Set<string>();
 
   constructor(
     private readonly client: ApiClient,
@@ -49,6 +57,7 @@ export class Actions {
     private readonly options: ActionsOptions,
   ) {
     store.onJobFinished((job) => this.jobFinished(job));
+    store.onReclaimFinished((run) => this.reclaimFinished(run));
   }
 
   /** The name a person knows a device by. */
@@ -231,6 +240,92 @@ export class Actions {
     }
   }
 
+  /**
+   * The plan for a draft policy (not saved), from the server's cached
+   * figures. No toast: the panel previews as the user types, and shows a
+   * refusal next to the field it names.
+   */
+  previewReclaim(policy: ReclaimPolicyInput): Promise<ReclaimOutcome<ReclaimPlan>> {
+    return outcome(this.client.request('reclaim/preview', { policy }));
+  }
+
+  /** Saves the policy; the store follows from the answer (and the `reclaim_policy_updated` event). */
+  async saveReclaimPolicy(policy: ReclaimPolicyInput): Promise<ReclaimOutcome<ReclaimState>> {
+    const result = await outcome(this.client.request('reclaim/set_policy', { policy }));
+    if (result.ok) {
+      this.store.applyEvent('reclaim_policy_updated', result.value);
+      this.toasts.show({ kind: 'success', message: 'Saved the reclaim policy' });
+    } else if (!result.field) {
+      this.toasts.show({ kind: 'error', message: `Could not save the reclaim policy: ${result.message}` });
+    }
+    return result;
+  }
+
+  /** Reads the earlier runs into the store (newest first). */
+  async loadReclaimHistory(): Promise<void> {
+    try {
+      this.store.setReclaimRuns(await this.client.request('reclaim/history', {}));
+    } catch (err) {
+      if (!(err instanceof RequestError && (err.code === 'disconnected' || err.code === 'offline'))) {
+        this.toasts.show({ kind: 'error', message: `Could not load the reclaim history: ${messageOf(err)}` });
+      }
+    }
+  }
+
+  /** The confirmation "Run now" asks: the total, then each step with what it frees and why. */
+  reclaimConfirmation(plan: ReclaimPlan): ConfirmOptions {
+    const devices = plan.steps.filter((s) => s.kind === 'device').length;
+    const folders = plan.steps.length - devices;
+    const parts = [devices ? `cleans ${plural(devices, 'device build')}` : '', folders ? `deletes ${plural(folders, 'unused folder')}` : ''].filter(Boolean);
+    return {
+      title: 'Run the reclaim plan now?',
+      message: `Frees ${formatBytes(plan.frees_bytes)} in all: ${parts.join(' and ')}. A device compiled since this preview is skipped.`,
+      items: plan.steps.map((step) => `${stepName(step, (c) => this.nameOf(c))}: ${formatBytes(step.bytes)} (${RULE_LABELS[step.rule].toLowerCase()})`),
+      confirmLabel: `Free ${formatBytes(plan.frees_bytes)}`,
+      danger: true,
+    };
+  }
+
+  /**
+   * Runs exactly a previewed plan (by its id; the caller has confirmed);
+   * progress and the end arrive as events, the end toasted.
+   */
+  async runReclaim(plan: ReclaimPlan): Promise<ReclaimRun | null> {
+    if (plan.steps.length === 0) return null;
+    try {
+      const answered = await this.client.request('reclaim/run', { plan_id: plan.plan_id });
+      // Its events may have come first (a short run can end before the answer): the store knows best.
+      const run = this.store.reclaimRuns.find((r) => r.run_id === answered.run_id) ?? answered;
+      if (run.finished_at !== null) {
+        this.reclaimFinished(run, true);
+      } else {
+        this.trackedRuns.add(run.run_id);
+        this.store.applyEvent('reclaim_started', run);
+      }
+      return run;
+    } catch (err) {
+      this.toasts.show({ kind: 'error', message: `The reclaim run could not start: ${messageOf(err)}` });
+      return null;
+    }
+  }
+
+  private reclaimFinished(run: ReclaimRun, force = false): void {
+    if (!force && !this.trackedRuns.delete(run.run_id)) return;
+    const steps = `${run.results.filter((r) => r.ok).length} of ${plural(run.steps.length, 'step')}`;
+    const details = run.results
+      .filter((r) => !r.ok)
+      .map((r) => `✗ ${stepName({ kind: r.configuration ? 'device' : 'unused', ...r }, (c) => this.nameOf(c))}: ${r.error ?? 'failed'}`);
+    if (run.status === 'completed') {
+      this.toasts.show({ kind: 'success', message: `Reclaim freed ${formatBytes(run.freed_bytes)} (${steps})` });
+    } else {
+      this.toasts.show({
+        kind: 'error',
+        message: `Reclaim ${run.status === 'failed' ? 'failed' : `freed ${formatBytes(run.freed_bytes)}, ${steps} done`}`,
+        details,
+      });
+    }
+  }
+
   private reportBulk(kind: BulkKind, results: BulkResult[]): void {
     const ok = results.filter((r) => r.success);
     const failed = results.filter((r) => !r.success);
@@ -287,6 +382,17 @@ const BULK_DONE: Record<BulkKind, string> = {
 
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** A request's result, or the refusal: a field error when `invalid_args` names a policy field. */
+async function outcome<T>(request: Promise<T>): Promise<ReclaimOutcome<T>> {
+  try {
+    return { ok: true, value: await request };
+  } catch (err) {
+    const message = messageOf(err);
+    const field = err instanceof RequestError && err.code === 'invalid_args' ? fieldError(message) : null;
+    return { ok: false, field, message };
+  }
 }
 
 export function messageOf(err: unknown): string {

@@ -26,6 +26,8 @@ export interface UiHost {
   openArchived(): void;
   /** Scrolls to the "Unused build folders" section. */
   showUnusedBuilds(): void;
+  /** Opens the reclaim panel (policy, preview, history); `preview` scrolls to the plan. */
+  openReclaim(section?: 'preview'): void;
   confirm(options: ConfirmOptions): Promise<boolean>;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The page's state: devices, jobs, unused build folders and the PlatformIO
- * cache as the event stream describes them, the server preferences, and the
- * connection status. Components read it through {@link StoreController} and
+ * The page's state: devices, jobs, unused build folders, the PlatformIO
+ * cache, the data dir's disk and the reclaim policy with its runs as the
+ * event stream describes them, the server preferences, and the connection
+ * status. Components read it through {@link StoreController} and
  * re-render when it changes.
  *
  * On every (re)connection the store subscribes again (chunked: a big fleet
@@ -17,6 +18,7 @@ import type { Device } from '../../../src/shared/device.js';
 import { isServerEvent, type ServerEvent } from '../../../src/shared/events.js';
 import { isFinished, type FirmwareJobSummary } from '../../../src/shared/jobs.js';
 import type { OrphanBuild, PlatformioSummary } from '../../../src/shared/protocol.js';
+import type { DiskSpace, ReclaimProgress, ReclaimRun, ReclaimState } from '../../../src/shared/reclaim.js';
 import { RequestError, type ApiClient, type ConnectionStatus, type StreamHandle } from '../api/client.js';
 import type { Preferences } from '../api/commands.js';
 
@@ -38,6 +40,17 @@ export class Store {
   orphans: readonly OrphanBuild[] = [];
   /** The shared PlatformIO folder's sizes; null until the server said. */
   platformio: PlatformioSummary | null = null;
+  /** The data dir's file system; null until the server said, or when `statfs` failed. */
+  disk: DiskSpace | null = null;
+  /** The saved reclaim policy, the run in progress and the next scheduled run; null until the server said. */
+  reclaim: ReclaimState | null = null;
+  /**
+   * Reclaim runs, newest first: what `reclaim/history` answered (see
+   * {@link setReclaimRuns}) with the runs seen starting and ending since.
+   */
+  reclaimRuns: readonly ReclaimRun[] = [];
+  /** True once `reclaim/history` answered (until then `reclaimRuns` holds only what the events brought). */
+  reclaimRunsLoaded = false;
   preferences: Preferences = {};
   status: ConnectionStatus;
   /** True once `initial_state` arrived (devices are known, or the first of them while chunks follow). */
@@ -51,9 +64,12 @@ export class Store {
   prefsRevision = 0;
   /** Bumped when the orphans or the PlatformIO summary change. */
   storageRevision = 0;
+  /** Bumped when the disk reading, the reclaim policy, a run or its progress change. */
+  reclaimRevision = 0;
 
   private readonly listeners = new Set<() => void>();
   private readonly finishedListeners = new Set<(job: FirmwareJobSummary) => void>();
+  private readonly reclaimListeners = new Set<(run: ReclaimRun) => void>();
   private subscription: StreamHandle<unknown> | null = null;
   private scheduled = false;
   private readonly schedule: Schedule;
@@ -80,6 +96,28 @@ export class Store {
   onJobFinished(listener: (job: FirmwareJobSummary) => void): () => void {
     this.finishedListeners.add(listener);
     return () => this.finishedListeners.delete(listener);
+  }
+
+  /** A reclaim run ended (`reclaim_finished`), wherever it was started. */
+  onReclaimFinished(listener: (run: ReclaimRun) => void): () => void {
+    this.reclaimListeners.add(listener);
+    return () => this.reclaimListeners.delete(listener);
+  }
+
+  /** What `reclaim/history` answered (newest first); a run the events already brought in is kept at its newest state. */
+  setReclaimRuns(runs: readonly ReclaimRun[]): void {
+    const known = new Map(this.reclaimRuns.map((run) => [run.run_id, run]));
+    const merged = runs.map((run) => {
+      const seen = known.get(run.run_id);
+      // The history may have been read just before the run's last event: keep whichever is further along.
+      return seen && seen.finished_at !== null && run.finished_at === null ? seen : run;
+    });
+    const listed = new Set(merged.map((run) => run.run_id));
+    const newer = this.reclaimRuns.filter((run) => !listed.has(run.run_id));
+    this.reclaimRuns = sortRuns([...newer, ...merged]);
+    this.reclaimRunsLoaded = true;
+    this.reclaimRevision++;
+    this.changed();
   }
 
   /** Sets one server preference, optimistically; the previous value is restored if the server refuses. */
@@ -118,11 +156,15 @@ export class Store {
         for (const job of state.firmware_jobs) this.jobs.set(job.job_id, job);
         this.orphans = Array.isArray(state.orphans) ? state.orphans : [];
         this.platformio = state.platformio ?? null;
+        this.disk = state.disk ?? null;
+        this.reclaim = state.reclaim ?? null;
+        if (state.reclaim?.running) this.upsertRun(state.reclaim.running);
         this.loaded = true;
         this.devicesPending = state.more === true ? { received: state.devices.length, total: state.devices_total ?? state.devices.length } : null;
         this.devicesRevision++;
         this.jobsRevision++;
         this.storageRevision++;
+        this.reclaimRevision++;
         break;
       }
       case 'devices_chunk': {
@@ -147,6 +189,37 @@ export class Store {
       case 'platformio_updated': {
         this.platformio = message.data;
         this.storageRevision++;
+        break;
+      }
+      case 'disk_updated': {
+        this.disk = message.data.disk;
+        this.reclaimRevision++;
+        break;
+      }
+      case 'reclaim_policy_updated': {
+        this.reclaim = message.data;
+        if (message.data.running) this.upsertRun(message.data.running);
+        this.reclaimRevision++;
+        break;
+      }
+      case 'reclaim_started': {
+        const run = message.data;
+        this.reclaim = this.reclaim ? { ...this.reclaim, running: run } : null;
+        this.upsertRun(run);
+        this.reclaimRevision++;
+        break;
+      }
+      case 'reclaim_progress': {
+        if (!this.applyProgress(message.data)) return;
+        this.reclaimRevision++;
+        break;
+      }
+      case 'reclaim_finished': {
+        const run = message.data;
+        if (this.reclaim?.running?.run_id === run.run_id) this.reclaim = { ...this.reclaim, running: null };
+        this.upsertRun(run);
+        this.reclaimRevision++;
+        for (const listener of [...this.reclaimListeners]) listener(run);
         break;
       }
       case 'jobs_cleared': {
@@ -194,6 +267,25 @@ export class Store {
     this.changed();
   }
 
+  /** Puts a run in the history (replacing the one of the same id), newest first. */
+  private upsertRun(run: ReclaimRun): void {
+    this.reclaimRuns = sortRuns([run, ...this.reclaimRuns.filter((r) => r.run_id !== run.run_id)]);
+  }
+
+  /** Records a step's result on the run in progress; false when the run is not one we know. */
+  private applyProgress(progress: ReclaimProgress): boolean {
+    const running = this.reclaim?.running;
+    const run = running?.run_id === progress.run_id ? running : this.reclaimRuns.find((r) => r.run_id === progress.run_id);
+    if (!run) return false;
+    const results = [...run.results];
+    results[progress.index] = progress.result;
+    // Holes (a progress event missed while offline) would be undefined: keep the results dense.
+    const updated: ReclaimRun = { ...run, results: results.filter((r) => r !== undefined) };
+    if (this.reclaim && running?.run_id === progress.run_id) this.reclaim = { ...this.reclaim, running: updated };
+    this.upsertRun(updated);
+    return true;
+  }
+
   private async resubscribe(): Promise<void> {
     this.subscription?.close();
     const handle = this.client.stream('subscribe_events', { chunked: true }, (event, data) => this.applyEvent(event, data));
@@ -228,6 +320,11 @@ export class Store {
       for (const listener of [...this.listeners]) listener();
     });
   }
+}
+
+/** Newest first (by start time), as `reclaim/history` orders them. */
+function sortRuns(runs: ReclaimRun[]): ReclaimRun[] {
+  return runs.sort((a, b) => b.started_at - a.started_at);
 }
 
 function isDisconnect(err: unknown): boolean {
