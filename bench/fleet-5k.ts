@@ -223,7 +223,13 @@ async function serve(configDir: string, webRoot: string): Promise<void> {
       const first: number[] = [];
       let listBytes = 0;
       let initialStateBytes = 0;
-      const rest = { firmware_jobs: server.jobs.list(), orphans: await server.orphans.list(), platformio: await server.platformio.summary() };
+      const rest = {
+        firmware_jobs: server.jobs.list(),
+        orphans: await server.orphans.list(),
+        platformio: await server.platformio.summary(),
+        disk: server.disk,
+        reclaim: server.reclaim.state(),
+      };
       for (let i = 0; i < 7; i++) {
         let begun = performance.now();
         listBytes = JSON.stringify(server.catalog.list()).length;

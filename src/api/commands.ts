@@ -25,9 +25,12 @@ import { isFinished, type JobType } from '../shared/jobs.js';
 import { ORPHAN_SOURCE, OrphanError, type OrphanBuilds } from '../orphans/orphan-builds.js';
 import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformio-cache.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
+import type { DiskSpace } from '../shared/reclaim.js';
 import type { Logger } from '../util/log.js';
+import type { ReclaimService } from '../reclaim/reclaim-service.js';
 import { ApiError } from './api-error.js';
 import { eventHubFor } from './event-hub.js';
+import { RECLAIM_SPECS } from './reclaim-commands.js';
 
 /** What command handlers act on; assembled by the server. */
 export interface ApiServices {
@@ -41,6 +44,10 @@ export interface ApiServices {
   orphans: OrphanBuilds;
   platformio: PlatformioCache;
   store: MetadataStore;
+  /** The reclaim policy, its previews, runs and history (reclaim/reclaim-service.ts). */
+  reclaim: ReclaimService;
+  /** The data dir's file system as last read (the server re-reads it on sweeps, jobs and reclaim runs). */
+  disk: () => DiskSpace | null;
   logger: Logger;
 }
 
@@ -230,7 +237,7 @@ const SPECS = {
     const [orphans, platformio] = await Promise.all([services.orphans.list(), services.platformio.summary()]);
     // From here to the end, synchronous: no change can fall between the snapshot and the live events.
     const devices = services.catalog.list();
-    const rest: SnapshotRest = { firmware_jobs: services.jobs.list(), orphans, platformio };
+    const rest: SnapshotRest = { firmware_jobs: services.jobs.list(), orphans, platformio, disk: services.disk(), reclaim: services.reclaim.state() };
     stream.snapshot(chunked ? chunkedSnapshot(devices, rest) : wholeSnapshot(devices, rest));
     stream.onClose(eventHubFor(services).add(stream));
     return null;
@@ -354,6 +361,8 @@ const SPECS = {
       return { key, value };
     },
   ),
+
+  ...RECLAIM_SPECS,
 } satisfies { [C in HandlerCommandName]: SpecFor<C> };
 
 // Assignability alone lets a schema drop an optional argument the map has

@@ -15,6 +15,8 @@ import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { FieldUpdates } from '../sidecar/sidecar-store.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
+import { diskWarning, type DiskSpace, type DiskWarning, type ReclaimPolicy } from '../shared/reclaim.js';
+import { readDiskSpace, type DiskSpaceReader } from '../reclaim/disk-space.js';
 import type { Logger } from '../util/log.js';
 import { createSizingSystem } from '../sizing-system.js';
 import { assertReadableDir } from './config-dir.js';
@@ -38,6 +40,10 @@ export interface SizesReport {
   orphans: OrphanBuild[];
   orphanBytes: number;
   platformio: PlatformioSummary;
+  /** The data dir's file system after the pass; null when `statfs` failed. */
+  disk: DiskSpace | null;
+  /** The free-space warning (below the saved reclaim policy's threshold, or below twice the largest build folder). */
+  diskWarning: DiskWarning | null;
   /**
    * Why the measurements could not be saved (the sidecar lock stayed busy,
    * a read-only folder, ...); null when everything was saved. The figures
@@ -55,6 +61,10 @@ export interface SizesOptions {
   /** Called as devices are walked, for a progress line. */
   onProgress?: (walked: number, configuration: string) => void;
   poolSize?: number;
+  /** How the data dir's file system is read (tests simulate a full disk). */
+  diskSpace?: DiskSpaceReader;
+  /** The saved reclaim policy, for the free-space warning (default: none, only the largest-folder rule). */
+  readPolicy?: () => Promise<ReclaimPolicy | null>;
 }
 
 export async function runSizesPass(configDir: string, options: SizesOptions): Promise<SizesReport> {
@@ -112,6 +122,11 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
   });
   sized.sort((a, b) => b.sizeBytes - a.sizeBytes || a.device.configuration.localeCompare(b.device.configuration));
   const orphanList = await orphans.list();
+  const disk = await (options.diskSpace ?? readDiskSpace)(dataDir);
+  if (!disk) options.logger.warn({ dataDir }, 'could not read the free space of the data dir (statfs failed)');
+  // What the next compile may write is about one device's build folder.
+  const largestBuild = sized.reduce((largest, entry) => Math.max(largest, entry.sizeBytes), 0);
+  const policy = options.readPolicy ? await options.readPolicy() : null;
   return {
     configDir,
     dataDir,
@@ -122,6 +137,8 @@ export async function runSizesPass(configDir: string, options: SizesOptions): Pr
     orphans: orphanList,
     orphanBytes: orphanList.reduce((sum, orphan) => sum + orphan.build_size_bytes, 0),
     platformio: await platformio.summary(sidecar),
+    disk,
+    diskWarning: diskWarning(disk, policy, largestBuild),
   };
 }
 
@@ -197,6 +214,7 @@ export function sizesReportJson(report: SizesReport): object {
     orphans: report.orphans.map(({ build_path, build_size_bytes }) => ({ build_path, build_size_bytes })),
     orphan_bytes: report.orphanBytes,
     platformio: { path: report.platformio.path, bytes: report.platformio.bytes, parts: report.platformio.parts },
+    disk: report.disk ? { path: report.disk.path, free_bytes: report.disk.free_bytes, total_bytes: report.disk.total_bytes } : null,
   };
 }
 
@@ -229,5 +247,21 @@ export function renderSizesTable(report: SizesReport): string {
       ? `PlatformIO cache ${pio.path}: ${formatBytes(pio.bytes)} (packages ${formatBytes(pio.parts.packages)}, platforms ${formatBytes(pio.parts.platforms)}, .cache ${formatBytes(pio.parts['.cache'])})`
       : `PlatformIO cache ${pio.path}: empty or not found`,
   );
+  out.push('', renderDiskLine(report.disk));
+  if (report.diskWarning) out.push(renderDiskWarning(report.diskWarning));
   return `${out.join('\n')}\n`;
+}
+
+/** `Disk: 12.3 GB free of 29.0 GB (data dir /config/.esphome)`. */
+export function renderDiskLine(disk: DiskSpace | null): string {
+  return disk
+    ? `Disk: ${formatBytes(disk.free_bytes)} free of ${formatBytes(disk.total_bytes)} (data dir ${disk.path})`
+    : 'Disk: free space unknown (statfs of the data dir failed)';
+}
+
+/** The free-space warning as one line, with what to do about it. */
+export function renderDiskWarning(warning: DiskWarning): string {
+  return warning.kind === 'below_policy'
+    ? `Warning: free space ${formatBytes(warning.free_bytes)} is below the reclaim policy's ${formatBytes(warning.threshold_bytes)}; preview a clean-up with \`device-builder reclaim\`.`
+    : `Warning: only ${formatBytes(warning.free_bytes)} free, less than twice the largest build folder (${formatBytes(warning.largest_build_bytes)}): the next compile may not fit. Preview a clean-up with \`device-builder reclaim\`.`;
 }

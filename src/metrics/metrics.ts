@@ -7,6 +7,15 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DeviceCatalog } from '../catalog/device-catalog.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
+import type { DiskSpace } from '../shared/reclaim.js';
+
+/** What the metrics read besides the catalog, each at scrape time from memory. */
+export interface MetricsSources {
+  connections: () => number;
+  queuedBytes: () => number;
+  /** The data dir's file system as last read (the server re-reads it on every sweep, job and reclaim run); null when unknown. */
+  disk?: () => DiskSpace | null;
+}
 
 export class DeviceBuilderMetrics {
   readonly registry = new Registry();
@@ -16,7 +25,7 @@ export class DeviceBuilderMetrics {
   readonly slowClientsDropped: Counter;
   readonly connectionsRefused: Counter<'reason'>;
 
-  constructor(catalog: DeviceCatalog, sockets: { connections: () => number; queuedBytes: () => number } = { connections: () => 0, queuedBytes: () => 0 }) {
+  constructor(catalog: DeviceCatalog, sockets: MetricsSources = { connections: () => 0, queuedBytes: () => 0 }) {
     const registers = [this.registry];
     new Gauge({
       name: 'device_builder_build_size_bytes',
@@ -88,6 +97,29 @@ export class DeviceBuilderMetrics {
       registers,
       collect() {
         this.set(sockets.queuedBytes());
+      },
+    });
+    // The last reading, not a statfs per scrape: a hung mount must not hang /metrics.
+    new Gauge({
+      name: 'device_builder_disk_free_bytes',
+      help: "Bytes an unprivileged process may still write on the data dir's file system (statfs bavail x bsize).",
+      labelNames: ['path'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const disk = sockets.disk?.();
+        if (disk) this.set({ path: disk.path }, disk.free_bytes);
+      },
+    });
+    new Gauge({
+      name: 'device_builder_disk_total_bytes',
+      help: "Size of the data dir's file system in bytes (statfs blocks x bsize).",
+      labelNames: ['path'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const disk = sockets.disk?.();
+        if (disk) this.set({ path: disk.path }, disk.total_bytes);
       },
     });
   }

@@ -37,6 +37,9 @@ import type { ServerInfo } from '../shared/protocol.js';
 import type { DeviceMetadata } from '../metadata/device-metadata.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import { createSizingSystem } from '../sizing-system.js';
+import { diskChanged, readDiskSpace, type DiskSpaceReader } from '../reclaim/disk-space.js';
+import { ReclaimService } from '../reclaim/reclaim-service.js';
+import type { DiskSpace } from '../shared/reclaim.js';
 import type { Logger } from '../util/log.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../util/package-root.js';
 
@@ -88,6 +91,8 @@ export interface ServerOptions {
    * most queued is dropped (1013) and new ones refused until it is back under.
    */
   maxQueuedBytes?: number;
+  /** How the data dir's file system is read (default: `statfs`; tests simulate a full disk). */
+  diskSpace?: DiskSpaceReader;
 }
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
@@ -113,6 +118,8 @@ export class DeviceBuilderServer {
   readonly orphans: OrphanBuilds;
   readonly platformio: PlatformioCache;
   readonly dataDir: string;
+  /** The reclaim policy, its previews, runs and triggers (reclaim/reclaim-service.ts). */
+  readonly reclaim: ReclaimService;
   /** Open WebSockets per address and in total. */
   readonly limiter: ConnectionLimiter;
   /** Open streams per address and in total. */
@@ -120,6 +127,11 @@ export class DeviceBuilderServer {
   /** Bytes queued for all WebSockets together. */
   readonly budget: OutboundBudget;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** The data dir's file system as last read: `InitialState.disk`, `/metrics`, the free-space rule. */
+  private diskReading: DiskSpace | null = null;
+  private diskReadFailureLogged = false;
+  /** A stat-only sweep's follow-up (disk reading, free-space rule) is waiting for the refresher to go idle. */
+  private afterSweepPending = false;
   private esphomeVersion: string | null = null;
   private closing: Promise<void> | null = null;
 
@@ -164,11 +176,29 @@ export class DeviceBuilderServer {
       rescanIntervalMs: options.rescanIntervalMs,
       bus: this.bus,
     });
-    this.metrics = new DeviceBuilderMetrics(this.catalog, { connections: () => this.limiter.size, queuedBytes: () => this.budget.queuedBytes });
+    this.metrics = new DeviceBuilderMetrics(this.catalog, {
+      connections: () => this.limiter.size,
+      queuedBytes: () => this.budget.queuedBytes,
+      disk: () => this.diskReading,
+    });
     this.jobs = new JobQueue({ configDir, dataDir: this.dataDir, esphomeCommand: options.esphomeCommand, store: this.store, logger, env, bus: this.bus });
     // A bus listener on the final job events (see JobQueue.onFinished).
     this.jobs.onFinished((job) => this.onJobFinished(job));
     this.files = new DeviceFiles({ configDir, dataDir: this.dataDir, store: this.store, logger, env });
+    this.reclaim = new ReclaimService({
+      configDir,
+      dataDir: this.dataDir,
+      bus: this.bus,
+      logger,
+      jobs: this.jobs,
+      orphans: this.orphans,
+      refresher: this.refresher,
+      store: this.store,
+      signals: (dirs) => this.pool.signals(dirs),
+      devices: () => this.catalog.list(),
+      buildPathOf: async (configuration) => this.catalog.get(configuration)?.build_path,
+      readDisk: () => this.readDisk(),
+    });
     this.auth = new AuthManager({
       password: options.password,
       // Per instance, like the Python tool's store: the config folder may be shared (the add-on).
@@ -204,6 +234,8 @@ export class DeviceBuilderServer {
   async start(): Promise<string> {
     await this.store.cleanStaleTemps();
     await this.jobs.init();
+    await this.readDisk();
+    await this.reclaim.start();
     await this.registerRoutes();
     await this.app.listen({ host: this.options.host, port: this.options.port });
     // On the next turn: the scan's synchronous start (reading the metadata
@@ -224,6 +256,7 @@ export class DeviceBuilderServer {
       this.sweepTimer = setInterval(() => {
         ticks++;
         this.refresher.requestSweep(ticks % ORPHAN_SWEEP_EVERY === 0 ? undefined : [DEVICE_SOURCE, PLATFORMIO_SOURCE]);
+        this.afterSweep();
       }, interval);
       this.sweepTimer.unref();
     }
@@ -238,6 +271,8 @@ export class DeviceBuilderServer {
     this.closing ??= (async () => {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.jobs.stopAccepting();
+      // A run in progress is aborted (its clean job cancelled) and recorded before the queue stops.
+      await this.reclaim.close();
       await this.jobs.shutdown();
       await this.refresher.stop();
       this.catalog.close();
@@ -248,8 +283,57 @@ export class DeviceBuilderServer {
     return this.closing;
   }
 
+  /** The data dir's file system as last read (null when `statfs` failed). */
+  get disk(): DiskSpace | null {
+    return this.diskReading;
+  }
+
+  /**
+   * Reads the data dir's file system again; publishes `disk_updated` when
+   * the reading moved by a MiB or more (a compile's log lines must not
+   * become an event each). Returns the reading.
+   */
+  async readDisk(): Promise<DiskSpace | null> {
+    const next = await (this.options.diskSpace ?? readDiskSpace)(this.dataDir);
+    if (!next && !this.diskReadFailureLogged) {
+      this.diskReadFailureLogged = true;
+      this.options.logger.warn(
+        { dataDir: this.dataDir },
+        'could not read the free space of the data dir (statfs failed); the free-space guard is off until it can',
+      );
+    }
+    if (next) this.diskReadFailureLogged = false;
+    const changed = diskChanged(this.diskReading, next);
+    this.diskReading = next;
+    if (changed) this.bus.publish({ event: 'disk_updated', data: { disk: next } });
+    return next;
+  }
+
+  /**
+   * After a periodic stat-only sweep has run (the refresher is idle again):
+   * read the disk and let the reclaim policy's free-space rule look at it.
+   * One follow-up at a time: a sweep slower than the period does not stack them.
+   */
+  private afterSweep(): void {
+    if (this.afterSweepPending) return;
+    this.afterSweepPending = true;
+    void this.refresher
+      .whenIdle()
+      .then(async () => {
+        this.afterSweepPending = false;
+        if (this.closing) return;
+        const disk = await this.readDisk();
+        await this.reclaim.checkFreeSpace(disk);
+      })
+      .catch((err: unknown) => {
+        this.afterSweepPending = false;
+        this.options.logger.error({ err }, 'the check after a sweep (disk space, reclaim free-space rule) failed');
+      });
+  }
+
   private onJobFinished(job: FirmwareJobSummary): void {
     this.metrics.jobFinished(job);
+    void this.readDisk().catch((err: unknown) => this.options.logger.error({ err }, 'reading the disk after a job failed'));
     if (job.status !== 'completed') return;
     if (job.job_type === 'reset_build_env') {
       // clean-all deleted every build folder and PlatformIO's cache: everything moved.
@@ -295,6 +379,8 @@ export class DeviceBuilderServer {
       orphans: this.orphans,
       platformio: this.platformio,
       store: this.store,
+      reclaim: this.reclaim,
+      disk: () => this.diskReading,
       logger: this.options.logger,
     };
 

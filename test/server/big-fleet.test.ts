@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chunkedSnapshot, SNAPSHOT_CHUNK_BYTES } from '../../src/api/commands.js';
 import { capText, ConfigScanner, MAX_DEVICE_TEXT } from '../../src/config/config-scanner.js';
 import type { Device } from '../../src/shared/device.js';
+import { DEFAULT_RECLAIM_POLICY } from '../../src/shared/reclaim.js';
 import { cleanupTempDirs, makeTempDir, writeFile } from '../helpers/fs-fixtures.js';
 import { startServer, stopServers } from '../helpers/server-fixture.js';
 import type { Frame } from '../helpers/ws-client.js';
@@ -126,7 +127,13 @@ describe('a fleet bigger than the slow-client limit', () => {
     const devices = Array.from({ length: 3000 }, (_, i) => device(i));
     const snapshot = chunkedSnapshot(
       devices,
-      { firmware_jobs: [], orphans: [], platformio: { path: '', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 }, walking: null } },
+      {
+        firmware_jobs: [],
+        orphans: [],
+        platformio: { path: '', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 }, walking: null },
+        disk: null,
+        reclaim: { policy: DEFAULT_RECLAIM_POLICY, running: null, next_run_at: null },
+      },
       32 * 1024,
     );
     const frames = [...snapshot];
