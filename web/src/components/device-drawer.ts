@@ -15,6 +15,10 @@
  * size ("On disk") when it differs notably from the apparent one (sparse or
  * compressed files, or many small files rounding up to whole blocks).
  *
+ * Below it, the build size over time (`devices/size_history
+ * {configuration}`), asked for when the drawer opens and again when the
+ * device's size changes while it is open.
+ *
  * Sections are separate render methods so later features slot in without
  * touching the others.
  */
@@ -22,7 +26,8 @@ import { css, html, LitElement, nothing } from 'lit';
 import type { BuildSizeBreakdown, Device } from '../../../src/shared/device.js';
 import { formatBytes } from '../../../src/shared/format.js';
 import type { FirmwareJobSummary } from '../../../src/shared/jobs.js';
-import { JOB_LABELS } from '../state/actions.js';
+import type { SizePoint } from '../../../src/shared/size-history.js';
+import { JOB_LABELS, messageOf } from '../state/actions.js';
 import type { AppContext } from '../state/context.js';
 import { allocatedDiffers, breakdownParts, segmentWidth } from '../state/storage-model.js';
 import { StoreController } from '../state/store.js';
@@ -30,11 +35,21 @@ import { displayName, isActiveJob, latestJobs, platformLabel } from '../state/ta
 import { icon } from '../ui/icons.js';
 import { ModalController } from '../ui/modal.js';
 import { baseStyles, chartStyles, dialogStyles } from '../ui/styles.js';
+import './size-chart.js';
 
 const PART_COLOUR = { pioenvs: 'c1', piolibdeps: 'c2', src: 'c4', other: 'c5' } as const;
 const CLEAN_EXPLAINED = 'What esphome clean deletes: .pioenvs, .piolibdeps and dependencies.lock';
 const ON_DISK_EXPLAINED =
   'Allocated size: what du and a full disk report. It differs from the Build Size with hard-linked, sparse or compressed files, or many small files rounded up to whole blocks.';
+
+/** A device's size history as last asked for: for which device and size, and the answer. */
+interface HistoryState {
+  configuration: string;
+  /** The Build Size when asked; a change asks again. */
+  bytes: number;
+  points: SizePoint[] | null;
+  error: string | null;
+}
 
 /** "Clean build files, frees 180.3 MB": the broom's label. */
 export function cleanLabel(breakdown: BuildSizeBreakdown | null): string {
@@ -46,10 +61,12 @@ export class DeviceDrawerElement extends LitElement {
     ctx: { attribute: false },
     configuration: { state: true },
     busy: { state: true },
+    history: { state: true },
   };
   declare ctx: AppContext | undefined;
   declare configuration: string | null;
   declare busy: boolean;
+  declare history: HistoryState | null;
 
   private readonly storeController = new StoreController(this, () => this.ctx?.store);
   private readonly modal = new ModalController(
@@ -64,6 +81,7 @@ export class DeviceDrawerElement extends LitElement {
     super();
     this.configuration = null;
     this.busy = false;
+    this.history = null;
   }
 
   static override styles = [
@@ -265,6 +283,14 @@ export class DeviceDrawerElement extends LitElement {
         font-weight: 600;
         font-variant-numeric: tabular-nums;
       }
+      .history {
+        padding-top: 4px;
+      }
+      .history .hint {
+        margin: 0;
+        font-size: 13px;
+        color: var(--text-2);
+      }
       .dialog-foot {
         justify-content: flex-start;
       }
@@ -284,6 +310,34 @@ export class DeviceDrawerElement extends LitElement {
 
   override updated(changed: Map<string, unknown>): void {
     if (changed.has('ctx')) this.storeController.attach();
+    this.maybeLoadHistory();
+  }
+
+  /** Asks for the open device's size history when not asked yet for its current size. */
+  private maybeLoadHistory(): void {
+    const configuration = this.configuration;
+    const device = configuration ? this.ctx?.store.devices.get(configuration) : undefined;
+    if (!configuration || !device || !this.modal.isOpen) return;
+    const asked = this.history;
+    if (asked && asked.configuration === configuration && asked.bytes === device.build_size_bytes) return;
+    const keep = asked?.configuration === configuration ? asked.points : null;
+    this.history = { configuration, bytes: device.build_size_bytes, points: keep, error: null };
+    void this.loadHistory(configuration, device.build_size_bytes);
+  }
+
+  private async loadHistory(configuration: string, bytes: number): Promise<void> {
+    const client = this.ctx?.client;
+    if (!client) return;
+    let points: SizePoint[] | null = null;
+    let error: string | null = null;
+    try {
+      points = await client.request('devices/size_history', { configuration });
+    } catch (err) {
+      error = messageOf(err);
+    }
+    // A later request (another device, a new size) owns the state now.
+    if (this.history?.configuration !== configuration || this.history.bytes !== bytes) return;
+    this.history = { configuration, bytes, points: points ?? this.history.points, error };
   }
 
   /** Opens the drawer for one device. */
@@ -291,6 +345,7 @@ export class DeviceDrawerElement extends LitElement {
     this.configuration = configuration;
     await this.updateComplete;
     this.modal.open();
+    this.maybeLoadHistory();
   }
 
   close(): void {
@@ -463,6 +518,20 @@ export class DeviceDrawerElement extends LitElement {
       </dl>`;
   }
 
+  private renderHistory(device: Device) {
+    const history = this.history?.configuration === device.configuration ? this.history : null;
+    return html`<h3>Build size over time</h3>
+      <div class="history" data-testid="size-history">
+        ${
+          history?.points
+            ? html`<db-size-chart .points=${history.points} label=${`Build size of ${displayName(device)}`}></db-size-chart>`
+            : history?.error
+              ? html`<p class="hint" role="status">History unavailable: ${history.error}</p>`
+              : html`<p class="hint">Loading…</p>`
+        }
+      </div>`;
+  }
+
   override render() {
     const device = this.device ?? (this.configuration ? this.lastDevice : null);
     const job = this.job;
@@ -492,7 +561,7 @@ export class DeviceDrawerElement extends LitElement {
               <div class="dialog-body">
                 ${this.renderJobNotice(job)}
                 ${device.error ? html`<div class="notice error">${icon('warning')}<span class="grow">${device.error}</span></div>` : nothing}
-                ${this.renderDetails(device)} ${this.renderBuild(device, job)}
+                ${this.renderDetails(device)} ${this.renderBuild(device, job)} ${this.renderHistory(device)}
               </div>
               <div class="dialog-foot">
                 <button class="btn primary" ?disabled=${gone} @click=${() => void this.run('compile')}>
