@@ -17,7 +17,6 @@ import path from 'node:path';
 import { walkerChoiceFromEnv, type WalkerChoice } from '../build-size/native-walker.js';
 import { UsageError } from './usage-error.js';
 import { removerChoiceFromEnv, type RemoverChoice } from '../devices/tree-remover.js';
-import { parseAllowedHosts } from '../server/host-check.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import { flockChoiceFromEnv, type FlockChoice } from '../util/file-lock.js';
 import { readGuarded } from '../util/guarded-read.js';
@@ -111,7 +110,7 @@ export async function readServeSettings(
     esphomeGiven: options.esphome !== undefined,
     password,
     trustedOrigins: parseTrustedOrigins(options.trustedOrigin),
-    allowedHosts: parseAllowedHostOptions(options.allowedHost, env),
+    allowedHosts: await parseAllowedHostOptions(options.allowedHost, env),
     sweepIntervalMs: parseSweepInterval(options.sweepInterval),
     // No folder named and no ./config: the generated demo fleet.
     demo: Boolean(options.demo) || (!base.configDirGiven && !existsSync(base.configDir)),
@@ -183,7 +182,9 @@ export function parseTrustedOrigins(origins: readonly string[] | undefined): str
 }
 
 /** `--allowed-host` (repeatable) plus `DEVICE_BUILDER_ALLOWED_HOSTS` (comma or space separated). */
-export function parseAllowedHostOptions(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): string[] {
+export async function parseAllowedHostOptions(flags: readonly string[] | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
+  // Only `serve` needs it, and it brings node:net and node:os: other commands start without them.
+  const { parseAllowedHosts } = await import('../server/host-check.js');
   try {
     return parseAllowedHosts(flags, env['DEVICE_BUILDER_ALLOWED_HOSTS']);
   } catch (err) {

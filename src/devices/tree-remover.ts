@@ -28,11 +28,9 @@
  * Callers still ask the delete guard first; this module does not judge
  * whether a path may be deleted, only how to delete it safely.
  */
-import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { loadNativeAddon } from '../util/native-addon.js';
 
 export type RemoverEngine = 'native' | 'rm';
@@ -124,12 +122,17 @@ let gnuRm: Promise<string | null> | null = null;
 
 /** Null when `rm` is GNU coreutils' (asked once per process), else why it is not used. */
 export function gnuRmUnavailable(): Promise<string | null> {
-  gnuRm ??= new Promise((resolve) => {
-    execFile('rm', ['--version'], { timeout: 10_000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) => {
-      if (err) resolve(`rm --version failed: ${err.message}`);
-      else if (/\bGNU coreutils\b/.test(stdout.split('\n')[0] ?? '')) resolve(null);
-      else resolve(`rm is not GNU coreutils (rm --version: ${JSON.stringify((stdout.split('\n')[0] ?? '').slice(0, 80))})`);
-    });
+  gnuRm ??= new Promise((resolve, reject) => {
+    // node:child_process and node:worker_threads are loaded when something is deleted, not when this module is (every CLI start imports it).
+    import('node:child_process').then(
+      ({ execFile }) =>
+        execFile('rm', ['--version'], { timeout: 10_000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) => {
+          if (err) resolve(`rm --version failed: ${err.message}`);
+          else if (/\bGNU coreutils\b/.test(stdout.split('\n')[0] ?? '')) resolve(null);
+          else resolve(`rm is not GNU coreutils (rm --version: ${JSON.stringify((stdout.split('\n')[0] ?? '').slice(0, 80))})`);
+        }),
+      reject,
+    );
   });
   return gnuRm;
 }
@@ -206,9 +209,10 @@ parentPort.postMessage(message);
 
 type WorkerMessage = { ok: true; report: NativeReport } | { ok: false; error: string };
 
-function removeNative(target: string, options: RemoveTreeOptions): Promise<RemoveReport> {
+async function removeNative(target: string, options: RemoveTreeOptions): Promise<RemoveReport> {
   const loaded = loadNativeAddon();
-  if (!loaded.addon) return Promise.reject(new TreeRemoverError(`native remover unavailable: ${loaded.reason}`));
+  if (!loaded.addon) throw new TreeRemoverError(`native remover unavailable: ${loaded.reason}`);
+  const { Worker } = await import('node:worker_threads');
   const control = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
   const pauseAt = Math.max(0, Math.floor(options.pauseAfterDirs ?? 0));
   control[CONTROL_PAUSE_AT] = options.onPause ? pauseAt : 0;
@@ -291,6 +295,7 @@ async function removeWithRm(target: string, options: RemoveTreeOptions): Promise
   };
   if (before === null) return { ...report, complete: true, removedFiles: 0, removedDirs: 0 };
   const { signal } = options;
+  const { spawn } = await import('node:child_process');
   const child = spawn('rm', ['-rf', '--one-file-system', '--', target], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // rm's messages are parsed (mount points): keep them in English.

@@ -40,7 +40,6 @@
  *   are not supported; never a copy), so it keeps its bytes, mode and owner
  *   and costs no memory or disk, whatever its size.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { removeStaleTemps, syncDir, writeFileAtomic } from '../util/atomic-file.js';
@@ -407,6 +406,8 @@ export class JsonObjectStore {
     const sameFile = (stats: Stats): boolean => stats.dev === judged.dev && stats.ino === judged.ino;
     if (!sameFile(current)) throw new Error(`${this.label} ${this.path} was replaced while being updated; not overwriting it`);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    // Loaded here: only a corrupt file needs it (see util/atomic-file.ts).
+    const { randomBytes } = await import('node:crypto');
     let aside = `${this.path}.corrupt-${stamp}`;
     let linked = false;
     for (let attempt = 0; ; attempt++) {

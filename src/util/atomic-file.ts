@@ -14,7 +14,6 @@
  * Power-loss order, asserted by test/sidecar/crash-safety.test.ts: write the temp,
  * fsync it, close it, rename it over the target, fsync the folder.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 
@@ -31,6 +30,8 @@ const inFlight = new Set<string>();
  * pid; while it runs, {@link removeStaleTemps} leaves that temp alone.
  */
 export async function withTempPath<T>(file: string, use: (tmp: string) => Promise<T>): Promise<T> {
+  // Loaded on first write: a run that only reads (a warm `sizes`) never pays for node:crypto.
+  const { randomBytes } = await import('node:crypto');
   const tmp = path.resolve(path.dirname(file), `${tempPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`);
   inFlight.add(tmp);
   try {

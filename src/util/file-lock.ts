@@ -41,7 +41,6 @@
  * Within this process a mutex per lock file serializes acquirers, since two
  * open file descriptions of one process exclude each other like strangers.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
@@ -235,7 +234,9 @@ const PYTHON_TIMEOUT_EXIT = 75;
 type HelperOutcome = { kind: 'locked' } | { kind: 'timeout' } | { kind: 'missing' } | { kind: 'failed'; why: string; usage: boolean };
 
 /** One helper run on our fd; resolves once the child is gone. */
-function runHelper(program: HelperProgram, fd: number, waitMs: number): Promise<HelperOutcome> {
+async function runHelper(program: HelperProgram, fd: number, waitMs: number): Promise<HelperOutcome> {
+  // Loaded on first use: with the addon's flock no process is ever spawned, and node:child_process costs every start-up.
+  const { spawn } = await import('node:child_process');
   const secs = (Math.max(0, waitMs) / 1000).toFixed(3);
   const args = program === 'flock' ? ['-x', '-w', secs, '3'] : ['-c', PYTHON_LOCK, secs];
   return new Promise((resolve) => {

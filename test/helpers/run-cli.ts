@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
-const CLI = path.join(REPO_ROOT, 'src', 'cli.ts');
+// The installed entry (bin.ts), which runs cli.ts: every CLI test goes through it.
+const CLI = path.join(REPO_ROOT, 'src', 'bin.ts');
 // By absolute path: the child's cwd may be any folder, where a bare `tsx` would not resolve.
 export const TSX_LOADER = path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
