@@ -205,7 +205,7 @@ describe('<db-disk-map>', () => {
   it('at phone width merges the small tiles into one and lists them below', async () => {
     const h = harness(
       Array.from({ length: 30 }, (_, i) => device(`d${i}`, { build_size_bytes: (i < 3 ? 500 : 1) * MB })),
-      { orphans: [], platformio: null },
+      { orphans: [] },
     );
     const el = await mount('db-disk-map', (e) => {
       e.ctx = h.ctx;
