@@ -235,20 +235,31 @@ export class ReclaimStore {
     });
   }
 
-  /** Replaces one run with what `change` makes of it; a run no longer recorded (dropped as invalid, or past the bound) is logged. */
+  /**
+   * Replaces one running run with what `change` makes of it. A run no longer
+   * recorded (dropped as invalid, or past the bound) or already ended is left
+   * as it is, with a log line.
+   */
   private async updateRun(runId: string, change: (run: StoredRun) => StoredRun): Promise<void> {
     let found = false;
+    let ended = false;
     await this.updateRuns((runs) =>
       runs.map((entry, index) => {
         if (!isJsonObject(entry) || entry['run_id'] !== runId) return entry;
         const run = this.parseRun(entry, index);
         if (!run) return entry;
         found = true;
+        // An ended run is final: a process that was thought gone (and its run marked interrupted) never adds to it.
+        if (run.status !== 'running') {
+          ended = true;
+          return entry;
+        }
         const owner = entry['owner_pid'];
         return { ...change(run), ...(typeof owner === 'number' ? { owner_pid: owner } : {}) };
       }),
     );
     if (!found) this.log.warn({ run_id: runId, path: this.file.path }, 'a reclaim run is no longer in the record; its update was not saved');
+    else if (ended) this.log.warn({ run_id: runId, path: this.file.path }, 'a reclaim run was already recorded as ended; its update was not saved');
   }
 
   private parseRun(entry: unknown, index: number): ReclaimRun | null {
