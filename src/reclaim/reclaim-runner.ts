@@ -35,7 +35,6 @@
  * every step was done, `failed` when none was, else `partial`. One human log
  * line per run.
  */
-import { randomBytes } from 'node:crypto';
 import { formatBytes } from '../shared/format.js';
 import {
   RECENT_COMPILE_GUARD_SECONDS,
@@ -100,7 +99,9 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function newRunId(now: number): string {
+async function newRunId(now: number): Promise<string> {
+  // Loaded when a run starts: a preview (or `--help`) never pays for node:crypto.
+  const { randomBytes } = await import('node:crypto');
   return `reclaim-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -133,7 +134,7 @@ export class ReclaimRunner {
     if (this.current) throw new ReclaimBusyError(this.current.run_id);
     const startedAt = this.now();
     const run: ReclaimRun = {
-      run_id: newRunId(startedAt),
+      run_id: '',
       trigger,
       started_at: startedAt,
       finished_at: null,
@@ -146,6 +147,7 @@ export class ReclaimRunner {
     };
     this.current = run;
     try {
+      run.run_id = await newRunId(startedAt);
       await this.options.store.startRun(run);
     } catch (err) {
       this.current = null;
