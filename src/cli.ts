@@ -11,6 +11,18 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './commands/usage-error.js';
 import type { ServeCliOptions } from './commands/settings.js';
+
+/** `reclaim`'s options as commander parses them. */
+interface ReclaimCliOptions {
+  maxTotal?: string;
+  olderThan?: string;
+  unusedOlderThan?: string;
+  minFree?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  esphome?: string;
+}
 import { PACKAGE_VERSION } from './util/package-root.js';
 
 const program = new Command();
@@ -84,6 +96,60 @@ program
     } finally {
       progress.clear();
     }
+  });
+
+program
+  .command('reclaim')
+  .summary('preview (and with --yes run) a clean-up of build folders by rules')
+  .description(
+    'Plan a clean-up of build folders and print it; run it only with --yes.\n\n' +
+      'Rules (any of them; without any, the policy saved in the dashboard is used, not changed):\n' +
+      "  --max-total SIZE          keep the devices' build folders under SIZE in total, cleaning\n" +
+      '                            the least recently compiled devices first (20GB, 500 MB, 1.5GiB)\n' +
+      '  --older-than AGE          clean devices not compiled for AGE (30d, 12h, 2w)\n' +
+      '  --unused-older-than AGE   delete build folders no device uses, untouched for AGE\n' +
+      "  --min-free SIZE|PCT       clean (least recently compiled first) until the data dir's\n" +
+      '                            file system has SIZE or PCT free (10%, 5GB)\n\n' +
+      "A device is cleaned with `esphome clean` as a firmware job (shown in the dashboard's Jobs\n" +
+      'later); it keeps its source and config, and the next compile rebuilds. An unused folder is\n' +
+      'deleted through the delete guard. Never touched: a device compiled in the last hour, a\n' +
+      'folder that changed since the plan was made, a path outside a build root. Run it while\n' +
+      "`serve` is stopped, or use the dashboard's Reclaim panel (same plan, the server's job queue).\n\n" +
+      'Progress goes to stderr, the plan and results to stdout. Exit code 0 done (or previewed),\n' +
+      '1 some steps failed or were skipped, 2 bad input (the message names the option).',
+  )
+  .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
+  .option('--max-total <size>', "cap the devices' build folders' total")
+  .option('--older-than <age>', 'clean devices last compiled longer ago than this')
+  .option('--unused-older-than <age>', 'delete unused build folders untouched this long')
+  .option('--min-free <size|pct>', 'clean until this much of the disk is free')
+  .option('--dry-run', 'only preview (the default; refused with --yes)')
+  .option('--yes', 'run the plan')
+  .option('--json', 'print one JSON object instead of a table')
+  .option('--esphome <command>', 'the esphome command for the clean jobs, e.g. "python3 -m esphome" (default: esphome on PATH)')
+  .action(async (configDirArg: string | undefined, options: ReclaimCliOptions) => {
+    if (options.dryRun && options.yes) throw new UsageError('--dry-run and --yes contradict each other: leave out --dry-run to run the plan');
+    const [{ readSettings, parseEsphomeCommand }, reclaim, { createLogger }] = await Promise.all([
+      import('./commands/settings.js'),
+      import('./commands/reclaim.js'),
+      import('./util/log.js'),
+    ]);
+    const settings = readSettings(configDirArg, process.env, { logLevel: 'warn' });
+    // Bad rule values are refused before anything is read.
+    const policy = reclaim.policyFromOptions(options);
+    const logger = createLogger(settings.logLevel, settings.logFormat);
+    const report = await reclaim.runReclaimCommand(settings.configDir, {
+      logger,
+      env: settings.env,
+      dataDir: settings.dataDir,
+      walker: settings.walker,
+      esphomeCommand: parseEsphomeCommand(options.esphome),
+      policy,
+      execute: options.yes === true,
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(options.json ? `${JSON.stringify(reclaim.reclaimReportJson(report), null, 2)}\n` : reclaim.renderReclaimReport(report));
+    process.exitCode = reclaim.reclaimExitCode(report);
   });
 
 program

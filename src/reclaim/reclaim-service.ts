@@ -136,7 +136,7 @@ export function systemPorts(deps: SystemPortDeps): ReclaimPorts {
 
 /** The plan's inputs from the real system: the devices given, the unused folders and the cached pairs (no walk; see plan-inputs.ts). */
 export async function systemPlanInputs(
-  deps: Pick<SystemPortDeps, 'jobs' | 'orphans' | 'store' | 'signals'>,
+  deps: Pick<SystemPortDeps, 'orphans' | 'store' | 'signals'> & { jobs: Pick<JobQueue, 'activeJobFor'> },
   devices: readonly Device[],
   disk: DiskSpace | null,
   now: number,

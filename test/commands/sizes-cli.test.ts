@@ -3,8 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INSTANCE_STORE_FILE, OWN_STATE_FILE } from '../../src/metadata/device-metadata.js';
-import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, setMtime, writeFile } from '../helpers/fs-fixtures.js';
+import { addDevice, cleanupTempDirs, fixtureBytes, makeTempDir, setMtime, silentLogger, writeFile } from '../helpers/fs-fixtures.js';
 import { REPO_ROOT, runCli } from '../helpers/run-cli.js';
+import { renderSizesTable, runSizesPass, sizesReportJson } from '../../src/commands/sizes.js';
+import { RECLAIM_STATE_FILE } from '../../src/reclaim/reclaim-store.js';
+import { formatBytes } from '../../src/shared/format.js';
 
 afterEach(cleanupTempDirs);
 
@@ -24,6 +27,7 @@ interface SizesJson {
   orphans: { build_path: string; build_size_bytes: number }[];
   orphan_bytes: number;
   platformio: { path: string; bytes: number; parts: Record<string, number> };
+  disk: { path: string; free_bytes: number; total_bytes: number } | null;
 }
 
 function fleet(): string {
@@ -58,6 +62,10 @@ describe('sizes --json', () => {
     expect(report.orphans).toEqual([]);
     expect(report.orphan_bytes).toBe(0);
     expect(report.platformio).toEqual({ path: '/nonexistent/platformio', bytes: 0, parts: { packages: 0, platforms: 0, '.cache': 0 } });
+    // The data dir's file system, from statfs (the free-space guard).
+    expect(Object.keys(report).at(-1)).toBe('disk');
+    expect(report.disk).toEqual({ path: path.join(dir, '.esphome'), free_bytes: expect.any(Number), total_bytes: expect.any(Number) });
+    expect(report.disk?.total_bytes).toBeGreaterThan(report.disk?.free_bytes ?? Infinity);
     expect(report.walked).toBe(2);
     expect(report.total_bytes).toBe(fixtureBytes(5, 300_000) + fixtureBytes(2, 1000));
     expect(report.devices.find((d) => d.configuration === 'fresh.yaml')).toMatchObject({ build_path: null, build_size_bytes: 0, walked: false });
@@ -108,7 +116,8 @@ describe('sizes table', () => {
     expect(lines[2]).toMatch(/^small\s+small\.yaml\s+2\.0 KB\s+walked$/);
     expect(lines.find((l) => l.startsWith('fresh'))).toMatch(/—\s+not compiled$/);
     expect(lines).toContain('Total: 1.4 MB in 2 of 4 devices (2 walked, 2 from cache)');
-    expect(lines.at(-1)).toBe('PlatformIO cache /nonexistent/platformio: empty or not found');
+    expect(lines).toContain('PlatformIO cache /nonexistent/platformio: empty or not found');
+    expect(lines.at(-1)).toMatch(new RegExp(`^Disk: \\d+\\.\\d (KB|MB|GB|TB) free of \\d+\\.\\d (KB|MB|GB|TB) \\(data dir ${path.join(dir, '.esphome')}\\)$`));
     const again = await runCli(['sizes', dir]);
     expect(again.stdout).toMatch(/^large\s+large\.yaml\s+1\.4 MB\s+cached$/m);
     // No progress line when stderr is not a terminal.
@@ -209,5 +218,49 @@ describe('what a person sees on stderr', () => {
     const run = await runCli(['sizes', fleet()], { env: { DEVICE_BUILDER_LOG_FORMAT: 'xml' } });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/DEVICE_BUILDER_LOG_FORMAT must be auto, json or pretty/);
+  });
+});
+
+describe('the free-space guard in sizes', () => {
+  const reader = (free: number, total: number) => async (dataDir: string) => ({ path: dataDir, free_bytes: free, total_bytes: total });
+
+  it('warns when free space is below twice the largest build folder, and not above it', async () => {
+    const dir = fleet();
+    const largest = fixtureBytes(5, 300_000);
+    const tight = await runSizesPass(dir, { logger: silentLogger, diskSpace: reader(2 * largest - 1, 32e9) });
+    expect(tight.disk).toEqual({ path: path.join(dir, '.esphome'), free_bytes: 2 * largest - 1, total_bytes: 32e9 });
+    expect(tight.diskWarning).toEqual({ kind: 'next_compile_may_not_fit', free_bytes: 2 * largest - 1, largest_build_bytes: largest });
+    const text = renderSizesTable(tight);
+    expect(text).toContain(`Disk: ${formatBytes(2 * largest - 1)} free of 29.8 GB (data dir ${path.join(dir, '.esphome')})`);
+    expect(text).toMatch(/the next compile may not fit/);
+    expect(sizesReportJson(tight)).toMatchObject({ disk: { free_bytes: 2 * largest - 1, total_bytes: 32e9 } });
+
+    const roomy = await runSizesPass(dir, { logger: silentLogger, diskSpace: reader(2 * largest, 32e9) });
+    expect(roomy.diskWarning).toBeNull();
+    expect(renderSizesTable(roomy)).not.toMatch(/Warning/);
+  });
+
+  it("warns below the saved reclaim policy's threshold, and prints null when statfs failed", async () => {
+    const dir = fleet();
+    writeFile(
+      path.join(dir, '.esphome', RECLAIM_STATE_FILE),
+      JSON.stringify({
+        _policy: {
+          enabled: true,
+          max_total_bytes: null,
+          older_than_seconds: null,
+          unused_older_than_seconds: null,
+          min_free: { percent: 10 },
+          schedule_hours: null,
+        },
+      }),
+    );
+    const low = await runSizesPass(dir, { logger: silentLogger, diskSpace: reader(2e9, 32e9) });
+    expect(low.diskWarning).toEqual({ kind: 'below_policy', free_bytes: 2e9, threshold_bytes: 3.2e9 });
+    expect(renderSizesTable(low)).toMatch(/below the reclaim policy's 3\.0 GB/);
+
+    const unknown = await runSizesPass(dir, { logger: silentLogger, diskSpace: async () => null });
+    expect(sizesReportJson(unknown)).toMatchObject({ disk: null });
+    expect(renderSizesTable(unknown)).toContain('Disk: free space unknown');
   });
 });
