@@ -103,20 +103,18 @@ program
   .summary('preview (and with --yes run) a clean-up of build folders by rules')
   .description(
     'Plan a clean-up of build folders and print it; run it only with --yes.\n\n' +
-      'Rules (any of them; without any, the policy saved in the dashboard is used, not changed):\n' +
-      "  --max-total SIZE          keep the devices' build folders under SIZE in total, cleaning\n" +
-      '                            the least recently compiled devices first (20GB, 500 MB, 1.5GiB)\n' +
-      '  --older-than AGE          clean devices not compiled for AGE (30d, 12h, 2w)\n' +
-      '  --unused-older-than AGE   delete build folders no device uses, untouched for AGE\n' +
-      "  --min-free SIZE|PCT       clean (least recently compiled first) until the data dir's\n" +
-      '                            file system has SIZE or PCT free (10%, 5GB)\n\n' +
-      "A device is cleaned with `esphome clean` as a firmware job (shown in the dashboard's Jobs\n" +
-      'later); it keeps its source and config, and the next compile rebuilds. An unused folder is\n' +
-      'deleted through the delete guard. Never touched: a device compiled in the last hour, a\n' +
-      'folder that changed since the plan was made, a path outside a build root. Run it while\n' +
-      "`serve` is stopped, or use the dashboard's Reclaim panel (same plan, the server's job queue).\n\n" +
-      'Progress goes to stderr, the plan and results to stdout. Exit code 0 done (or previewed),\n' +
-      '1 some steps failed or were skipped, 2 bad input (the message names the option).',
+      'With rule options, exactly those rules are used (not saved); without any,\n' +
+      'the policy saved in the dashboard. Sizes: 20GB, 500 MB, 1.5GiB; ages: 30d,\n' +
+      '12h, 2w; --min-free also takes a share of the disk: 10%.\n\n' +
+      'A device is cleaned by `esphome clean` as a firmware job (it shows in the\n' +
+      "dashboard's Jobs later; sources and config stay, the next compile rebuilds).\n" +
+      'An unused folder is deleted through the delete guard. Never touched: a device\n' +
+      'compiled in the last hour, a folder that changed since the plan was made, a\n' +
+      'path outside a build root. Run it while `serve` is stopped, or use the\n' +
+      "dashboard's Reclaim panel (the same plan, run by the server's job queue).\n\n" +
+      'Progress goes to stderr, the plan and results to stdout. Exit code 0 done\n' +
+      '(or previewed), 1 some steps failed or were skipped, 2 bad input (the\n' +
+      'message names the option).',
   )
   .argument('[config_dir]', 'ESPHome config folder (default: $ESPHOME_CONFIG_DIR, else ./config)')
   .option('--max-total <size>', "cap the devices' build folders' total")
