@@ -236,7 +236,11 @@ describe('<db-reclaim-dialog>', () => {
     await settle(el);
     expect(h.ctx.store.reclaim).toEqual(saved);
     expect(h.ctx.toasts.list.map((t) => t.message)).toContain('Saved the reclaim policy');
+    expect(textOf(root(el).querySelector('[data-testid="reclaim-saved"]'))).toBe('Saved');
     expect(save()?.disabled).toBe(true);
+    typeInto(el, 'older_than', '31d');
+    await settle(el);
+    expect(textOf(root(el).querySelector('[data-testid="reclaim-saved"]'))).toBe('');
   });
 
   it('shows a refused save next to its field without a toast', async () => {
@@ -327,7 +331,8 @@ describe('<db-fleet-summary> disk card and warning', () => {
     const h = harness(fleet(), { disk: DISK });
     const el = await mount('db-fleet-summary', (e) => (e.ctx = h.ctx));
     const card = () => root(el).querySelector('[data-testid="summary-disk"]');
-    expect(textOf(card()?.querySelector('.value'))).toBe(`${formatBytes(6 * GB)} of ${formatBytes(32 * GB)}`);
+    expect(textOf(card()?.querySelector('.value'))).toBe(formatBytes(6 * GB));
+    expect(textOf(card()?.querySelector('.sub'))).toBe(`of ${formatBytes(32 * GB)} · 81 % used`);
     expect(card()?.querySelector<HTMLElement>('.bar span')?.style.width).toBe('81%');
     h.ctx.store.applyEvent('disk_updated', { disk: null });
     await settle(el);
@@ -340,10 +345,10 @@ describe('<db-fleet-summary> disk card and warning', () => {
     const warning = () => root(el).querySelector('[data-testid="disk-warning"]');
     expect(warning()).toBeNull();
 
-    h.ctx.store.applyEvent('reclaim_policy_updated', { ...RECLAIM_OFF, policy: { ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 8 * GB } } });
+    h.ctx.store.applyEvent('reclaim_policy_updated', { ...RECLAIM_OFF, policy: { ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 8e9 } } });
     await settle(el);
     expect(warning()?.getAttribute('role')).toBe('alert');
-    expect(textOf(warning()?.querySelector('.text'))).toBe("Only 6.0 GB free on the data dir's disk — below your policy's 8.0 GB");
+    expect(textOf(warning()?.querySelector('.text'))).toBe("Only 6.0 GB free on the data dir's disk — below your policy's 8 GB");
 
     h.ctx.store.applyEvent('reclaim_policy_updated', RECLAIM_OFF);
     h.ctx.store.applyEvent('disk_updated', { disk: { ...DISK, free_bytes: 300 * MB } });

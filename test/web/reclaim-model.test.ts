@@ -88,23 +88,23 @@ describe('form ⇄ policy input', () => {
   it('shows a saved policy in the documented spellings and blanks the rules that are off', () => {
     expect(formFromPolicy(SAVED)).toEqual({
       enabled: true,
-      max_total: '1.5 GB',
+      max_total: '1.5 GiB',
       older_than: '30d',
       unused_older_than: '12h',
       min_free: '10%',
       schedule_hours: '24',
     });
     expect(formFromPolicy(DEFAULT_RECLAIM_POLICY)).toEqual(BLANK);
-    expect(formFromPolicy({ ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 5 * GB } }).min_free).toBe('5 GB');
+    expect(formFromPolicy({ ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 5e9 } }).min_free).toBe('5 GB');
   });
 
   it('sends untouched fields back as the saved numbers, so saving without edits cannot drift', () => {
     const form = formFromPolicy({ ...SAVED, max_total_bytes: 1_610_612_737 });
-    expect(form.max_total).toBe('1.5 GB'); // rounded for display…
+    expect(form.max_total).toBe('1610612737 B'); // no shorter exact spelling…
     const built = inputFromForm({ ...form, older_than: '7d' }, { ...SAVED, max_total_bytes: 1_610_612_737 });
     expect(built).toEqual({
       input: { enabled: true, max_total: 1_610_612_737, older_than: '7d', unused_older_than: 12 * 3600, min_free: '10%', schedule_hours: 24 },
-    }); // …but sent exact
+    }); // …and sent as the number, not re-parsed
   });
 
   it('refuses hours that are not a number, naming the field, without a request', () => {
@@ -121,14 +121,16 @@ describe('form ⇄ policy input', () => {
     expect(formDiffers(BLANK, null)).toBe(false);
   });
 
-  it('spells sizes and ages exactly when it can', () => {
-    expect(sizeSpelling(20 * GB)).toBe('20 GB');
-    expect(sizeSpelling(500 * MB)).toBe('500 MB');
-    expect(sizeSpelling(1.25 * GB)).toBe('1.25 GB');
-    expect(sizeSpelling(1000)).toBe('1000 B');
+  it('spells sizes and ages as the server reads them back (GB = 1000³, GiB = 1024³)', () => {
+    expect(sizeSpelling(20e9)).toBe('20 GB');
+    expect(sizeSpelling(20 * GB)).toBe('20 GiB');
+    expect(sizeSpelling(500e6)).toBe('500 MB');
+    expect(sizeSpelling(1.25 * GB)).toBe('1.25 GiB');
+    expect(sizeSpelling(999)).toBe('999 B');
     expect(ageSpelling(2 * DAY)).toBe('2d');
     expect(ageSpelling(36 * 3600)).toBe('36h');
-    expect(ageSpelling(90)).toBe('90s');
+    expect(ageSpelling(90 * 60)).toBe('90m');
+    expect(ageSpelling(45)).toBe('45s');
   });
 });
 
@@ -178,9 +180,15 @@ describe('planRows', () => {
 describe('warningText', () => {
   const disk = { path: '/data', free_bytes: 1.2 * GB, total_bytes: 32 * GB };
 
-  it('words the policy threshold warning', () => {
-    const warning = diskWarning(disk, { ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 5 * GB } }, 0);
-    expect(warningText(warning)).toBe("Only 1.2 GB free on the data dir's disk — below your policy's 5.0 GB");
+  it('words the policy threshold warning, naming the threshold as it was set', () => {
+    const policy = { ...DEFAULT_RECLAIM_POLICY, min_free: { bytes: 5e9 } };
+    const warning = diskWarning(disk, policy, 0);
+    expect(warningText(warning, policy.min_free)).toBe("Only 1.2 GB free on the data dir's disk — below your policy's 5 GB");
+    expect(warningText(warning)).toBe(`Only 1.2 GB free on the data dir's disk — below your policy's ${formatBytes(5e9)}`);
+    const share = { percent: 10 };
+    expect(warningText(diskWarning(disk, { ...DEFAULT_RECLAIM_POLICY, min_free: share }, 0), share)).toBe(
+      "Only 1.2 GB free on the data dir's disk — below your policy's 10% (3.2 GB)",
+    );
   });
 
   it('words the next-compile warning with the largest build folder', () => {

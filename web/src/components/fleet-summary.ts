@@ -180,6 +180,7 @@ export class FleetSummaryElement extends LitElement {
         }
         .badge,
         .sub.optional,
+        .sub .long,
         .label .long,
         .value small .long {
           display: none;
@@ -242,12 +243,9 @@ export class FleetSummaryElement extends LitElement {
         <div class="label"><span class="long">Free on disk</span><span class="short">Disk free</span></div>
         ${
           disk
-            ? html`<div class="value" data-bytes=${disk.free_bytes}>
-                ${formatBytes(disk.free_bytes)} <small>of ${formatBytes(disk.total_bytes)}</small>
-              </div>
-              <div class="bar ${warned ? 'low' : ''}" role="presentation" title=${`${usedPercent(disk)} % used`}>
-                <span style="width: ${usedPercent(disk)}%"></span>
-              </div>`
+            ? html`<div class="value" data-bytes=${disk.free_bytes}>${formatBytes(disk.free_bytes)}</div>
+              <div class="sub" title=${disk.path}>of ${formatBytes(disk.total_bytes)}<span class="long"> · ${usedPercent(disk)} % used</span></div>
+              <div class="bar ${warned ? 'low' : ''}" role="presentation"><span style="width: ${usedPercent(disk)}%"></span></div>`
             : html`<div class="value">—</div>
               <div class="sub">not known</div>`
         }
@@ -263,7 +261,7 @@ export class FleetSummaryElement extends LitElement {
   }
 
   private renderWarning() {
-    const text = warningText(this.warning);
+    const text = warningText(this.warning, this.ctx?.store.reclaim?.policy.min_free ?? null);
     if (!text) return nothing;
     return html`<div class="warning" role="alert" data-testid="disk-warning">
       ${icon('warning')}

@@ -92,6 +92,7 @@ export class ReclaimDialogElement extends LitElement {
     previewMessage: { state: true },
     errors: { state: true },
     saving: { state: true },
+    saved: { state: true },
   };
   declare ctx: AppContext | undefined;
   declare form: ReclaimForm;
@@ -104,6 +105,8 @@ export class ReclaimDialogElement extends LitElement {
   declare previewMessage: string | null;
   declare errors: Partial<Record<FieldError['field'], string>>;
   declare saving: boolean;
+  /** Set by a successful Save until the next edit: the footer says so (toasts sit under the modal's backdrop). */
+  declare saved: boolean;
 
   private readonly storeController = new StoreController(this, () => this.ctx?.store);
   private readonly modal = new ModalController(
@@ -125,6 +128,7 @@ export class ReclaimDialogElement extends LitElement {
     this.previewMessage = null;
     this.errors = {};
     this.saving = false;
+    this.saved = false;
   }
 
   static override styles = [
@@ -337,8 +341,15 @@ export class ReclaimDialogElement extends LitElement {
       .spacer {
         margin-right: auto;
       }
+      .saved {
+        align-self: center;
+        font-size: 13.5px;
+        font-weight: 600;
+        color: var(--success);
+      }
       @media (max-width: 600px) {
-        .wide {
+        .wide,
+        .what .path {
           display: none;
         }
         .phone {
@@ -384,6 +395,7 @@ export class ReclaimDialogElement extends LitElement {
       this.errors = {};
       this.previewMessage = null;
       this.planCurrent = false;
+      this.saved = false;
     }
     await this.updateComplete;
     this.modal.open();
@@ -420,6 +432,7 @@ export class ReclaimDialogElement extends LitElement {
 
   private edit(change: Partial<ReclaimForm>, field: FieldError['field']): void {
     this.form = { ...this.form, ...change };
+    this.saved = false;
     if (this.errors[field]) {
       const errors = { ...this.errors };
       delete errors[field];
@@ -475,6 +488,7 @@ export class ReclaimDialogElement extends LitElement {
         // The form now reads as saved (the server's numbers, spelled back).
         this.form = formFromPolicy(outcome.value.policy);
         this.errors = {};
+        this.saved = true;
       } else if (outcome.field) {
         this.errors = { [outcome.field.field]: outcome.field.message };
       }
@@ -696,6 +710,7 @@ export class ReclaimDialogElement extends LitElement {
         <div class="dialog-foot">
           <button class="btn ghost" @click=${() => this.close()}>Close</button>
           <span class="spacer"></span>
+          <span class="saved" role="status" data-testid="reclaim-saved">${this.saved ? html`${icon('check')} Saved` : nothing}</span>
           <button
             class="btn danger run"
             ?disabled=${!canRun}

@@ -11,11 +11,18 @@
  * 1,610,612,736 bytes), a field whose text is still what the saved policy
  * displayed is sent back as the saved number (bytes / seconds), which the
  * input type accepts; only what the user edited travels as typed text.
+ *
+ * Sizes are spelled back the way the server's parser reads them
+ * (src/reclaim/units.ts, which the page cannot import): `GB` is 1000³ and
+ * `GiB` 1024³, so a saved `20GB` shows as "20 GB" and an edit of it to
+ * "21 GB" means what it says. Figures (free space, what a step frees) use
+ * the shared `formatBytes` like the rest of the page.
  */
 import { formatBytes } from '../../../src/shared/format.js';
 import type {
   DiskSpace,
   DiskWarning,
+  FreeSpaceThreshold,
   ReclaimPlan,
   ReclaimPolicy,
   ReclaimPolicyInput,
@@ -48,26 +55,37 @@ export interface FieldError {
 
 const DAY = 86_400;
 const HOUR = 3_600;
-const SIZE_UNITS: readonly [string, number][] = [
-  ['TB', 1024 ** 4],
-  ['GB', 1024 ** 3],
-  ['MB', 1024 ** 2],
-  ['KB', 1024],
+/** The server's size spellings, largest first (decimal before binary at each step, as it prints them). */
+const SIZE_SPELLINGS: readonly (readonly [string, number])[] = [
+  ['TB', 1e12],
+  ['TiB', 1024 ** 4],
+  ['GB', 1e9],
+  ['GiB', 1024 ** 3],
+  ['MB', 1e6],
+  ['MiB', 1024 ** 2],
+  ['kB', 1e3],
+  ['KiB', 1024],
 ];
 
-/** Bytes in the shortest exact spelling ("20 GB", "1.5 GB", "500 MB"), else the shared rounded one. */
+/** Bytes as a person would type them and the server reads back exactly: the largest unit with at most two decimals ("20 GB", "1.5 GiB"), else bytes. */
 export function sizeSpelling(bytes: number): string {
-  for (const [unit, factor] of SIZE_UNITS) {
-    const value = bytes / factor;
-    if (value >= 1 && Math.abs(Math.round(value * 100) / 100 - value) < 1e-9) return `${Number(value.toFixed(2))} ${unit}`;
+  for (const [unit, factor] of SIZE_SPELLINGS) {
+    if (bytes < factor) continue;
+    const value = Number((bytes / factor).toFixed(2));
+    if (Math.round(value * factor) === bytes) return `${value} ${unit}`;
   }
-  return bytes < 1024 ? `${bytes} B` : formatBytes(bytes);
+  return `${bytes} B`;
 }
 
-/** Seconds as the age spellings the server reads: whole days, else whole hours, else seconds. */
+/** Seconds as the largest whole unit the server reads (`30d`, `12h`, `90m`, `45s`). */
 export function ageSpelling(seconds: number): string {
-  if (seconds > 0 && seconds % DAY === 0) return `${seconds / DAY}d`;
-  if (seconds > 0 && seconds % HOUR === 0) return `${seconds / HOUR}h`;
+  for (const [unit, factor] of [
+    ['d', DAY],
+    ['h', HOUR],
+    ['m', 60],
+  ] as const) {
+    if (seconds >= factor && seconds % factor === 0) return `${seconds / factor}${unit}`;
+  }
   return `${seconds}s`;
 }
 
@@ -245,13 +263,24 @@ export function freeAfterText(plan: ReclaimPlan): string | null {
   return `${formatBytes(plan.disk.free_bytes)} → ${formatBytes(plan.expected_free_bytes)}`;
 }
 
-/** The free-space warning in words, or null when there is none. */
-export function warningText(warning: DiskWarning | null): string | null {
+/**
+ * The free-space warning in words, or null when there is none. The
+ * policy's threshold is named as the user set it ("5 GB", "10% (3.2 GB)")
+ * when `minFree` is given, else by its bytes.
+ */
+export function warningText(warning: DiskWarning | null, minFree: FreeSpaceThreshold | null = null): string | null {
   if (!warning) return null;
   const lead = `Only ${formatBytes(warning.free_bytes)} free on the data dir's disk`;
-  return warning.kind === 'below_policy'
-    ? `${lead} — below your policy's ${formatBytes(warning.threshold_bytes)}`
-    : `${lead} — the next compile may not fit (largest build folder ${formatBytes(warning.largest_build_bytes)})`;
+  if (warning.kind === 'next_compile_may_not_fit') {
+    return `${lead} — the next compile may not fit (largest build folder ${formatBytes(warning.largest_build_bytes)})`;
+  }
+  const threshold =
+    minFree === null
+      ? formatBytes(warning.threshold_bytes)
+      : 'percent' in minFree
+        ? `${minFree.percent}% (${formatBytes(warning.threshold_bytes)})`
+        : sizeSpelling(minFree.bytes);
+  return `${lead} — below your policy's ${threshold}`;
 }
 
 /** The share of the disk in use, 0–100, for the summary card's bar. */
