@@ -78,6 +78,13 @@ const STATUS_CHIP: Record<ReclaimRun['status'], string> = {
   interrupted: 'status-cancelled',
 };
 
+/** Why "Run now" is off, or what it does. */
+function runTitle(running: boolean, plan: ReclaimPlan | null, current: boolean): string {
+  if (running) return 'A run is in progress';
+  if (!plan || !current) return 'Waiting for the preview of the values above';
+  return plan.steps.length === 0 ? 'The plan is empty' : 'Run the plan shown, after a confirmation';
+}
+
 function when(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
@@ -714,7 +721,7 @@ export class ReclaimDialogElement extends LitElement {
           <button
             class="btn danger run"
             ?disabled=${!canRun}
-            title=${running ? 'A run is in progress' : plan && plan.steps.length === 0 ? 'The plan is empty' : 'Run the plan shown'}
+            title=${runTitle(running !== null, plan, this.planCurrent && !this.previewing)}
             @click=${() => void this.runNow()}
           >
             ${icon('broom')} Run now
