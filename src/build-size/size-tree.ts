@@ -11,12 +11,17 @@
  *
  * Inclusive totals make dropping a folder safe: its bytes are already in its
  * ancestors. That is how memory stays bounded on hostile trees (200k folders
- * at depth <= 3): past {@link MAX_TRACKED_FOLDERS} a walk (and the pool)
- * tracks no new folder, and what it holds is folded into the nearest tracked
- * ancestor. Below that cap (every real build folder: a few hundred folders
- * at depth <= 3) the native and JS walkers report identical folders; past it,
- * which small folders are folded depends on listing order, but every sum
- * stays exact and the bounds hold.
+ * at depth <= 3):
+ * - one walk call (JS or native) tracks at most {@link MAX_TRACKED_FOLDERS};
+ *   a folder past that gives its files to its nearest tracked ancestor.
+ *   Below the cap (every real build folder: a few hundred folders at depth
+ *   <= 3) both walkers report identical folders; past it, which folders are
+ *   folded depends on listing order, but every sum stays exact;
+ * - where pieces are merged (the pool, an expand's in-place walks), a piece's
+ *   folders are final once it is done, so {@link FolderTotals} prunes the
+ *   final ones to the biggest few whenever it reaches the cap: with a
+ *   200k-folder build the map never holds more than the cap, and the big
+ *   folders are still found.
  *
  * {@link boundSizeTree} then keeps the biggest: at least 1 % of the device's
  * bytes, at most 3 levels below the build folder, at most 50 nodes. Ranking
@@ -60,15 +65,27 @@ export function ancestorsOf(rel: string): string[] {
   return out;
 }
 
+/** Sort order of the kept tree: bytes desc, then shallower first (a parent before an equal child), then path. */
+function rankOrder(a: { rel: string; depth: number; bytes: number }, b: { rel: string; depth: number; bytes: number }): number {
+  return b.bytes - a.bytes || a.depth - b.depth || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0);
+}
+
 /**
- * Inclusive folder totals with a cap on how many folders are tracked. A
- * folder first seen once the cap is reached is not tracked; since callers
- * add every byte to all its ancestors too, nothing is lost from the sums.
+ * Inclusive folder totals with a cap on how many folders are held. At the
+ * cap it first prunes: a folder `isOpen` says can still grow is kept, and
+ * of the final ones only the {@link TREE_MAX_NODES} - 1 biggest (one with
+ * that many final folders ranked above it can never make the kept tree:
+ * those never shrink). If that frees nothing, a new folder is not tracked;
+ * since callers add every byte to all its ancestors too, no sum loses
+ * anything either way.
  */
 export class FolderTotals {
   private readonly totals = new Map<string, { bytes: number; files: number }>();
 
-  constructor(private readonly cap = MAX_TRACKED_FOLDERS) {}
+  constructor(
+    private readonly isOpen: (rel: string) => boolean = () => true,
+    private readonly cap = MAX_TRACKED_FOLDERS,
+  ) {}
 
   get size(): number {
     return this.totals.size;
@@ -77,6 +94,7 @@ export class FolderTotals {
   add(rel: string, bytes: number, files: number): void {
     let total = this.totals.get(rel);
     if (!total) {
+      if (this.totals.size >= this.cap) this.prune();
       if (this.totals.size >= this.cap) return;
       total = { bytes: 0, files: 0 };
       this.totals.set(rel, total);
@@ -87,6 +105,15 @@ export class FolderTotals {
 
   entries(): FolderTotal[] {
     return [...this.totals].map(([rel, total]) => [rel, total.bytes, total.files]);
+  }
+
+  private prune(): void {
+    const final: Ranked[] = [];
+    for (const [rel, total] of this.totals) {
+      if (rel !== '' && !this.isOpen(rel)) final.push({ rel, depth: relDepth(rel), bytes: total.bytes, files: total.files });
+    }
+    final.sort(rankOrder);
+    for (const dropped of final.slice(TREE_MAX_NODES - 1)) this.totals.delete(dropped.rel);
   }
 }
 
@@ -118,9 +145,7 @@ export function boundSizeTree(rootName: string, folders: Iterable<FolderTotal>):
   }
   const root: SizeTreeNode = { name: rootName, bytes: rootBytes, files: rootFiles, children: [] };
   const minBytes = rootBytes * TREE_MIN_SHARE;
-  const ranked = candidates
-    .filter((folder) => folder.depth <= TREE_MAX_DEPTH && folder.bytes > 0 && folder.bytes >= minBytes)
-    .sort((a, b) => b.bytes - a.bytes || a.depth - b.depth || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const ranked = candidates.filter((folder) => folder.depth <= TREE_MAX_DEPTH && folder.bytes > 0 && folder.bytes >= minBytes).sort(rankOrder);
   const kept = new Map<string, SizeTreeNode>([['', root]]);
   for (const folder of ranked) {
     if (kept.size >= TREE_MAX_NODES) break;

@@ -234,8 +234,8 @@ function entryName(entry: AnyDirent, bytes: boolean): string {
  */
 export function expandDir(dir: LocalPath, isRoot: boolean, treeDepth: number, walkTree: (root: LocalPath, treeDepth: number) => TreeTally): ExpandResult {
   const tally = newTally();
-  // Subfolders walked here keep their folders, re-rooted under their name (the cap holds across all of them).
-  const walkedHere: FolderTotal[] = [];
+  // Subfolders walked here keep their folders, re-rooted under their name; each is final once walked, so pruning may drop any.
+  const walkedHere = new FolderTotals(() => false);
   const subdirs: WirePath[] = [];
   let listing;
   if (isRoot) {
@@ -262,10 +262,7 @@ export function expandDir(dir: LocalPath, isRoot: boolean, treeDepth: number, wa
     const sub = walkTree(full, treeDepth - 1);
     mergeTally(tally, sub);
     const name = entryName(entry, listing.bytes);
-    for (const [rel, bytes, files] of sub.folders) {
-      if (walkedHere.length >= MAX_TRACKED_FOLDERS) break;
-      walkedHere.push([joinRel(name, rel), bytes, files]);
-    }
+    for (const [rel, bytes, files] of sub.folders) walkedHere.add(joinRel(name, rel), bytes, files);
     if (isRoot) addByChild(tally, name, sub.bytes, sub.diskBytes);
   };
   for (const entry of listing.entries) {
@@ -285,10 +282,7 @@ export function expandDir(dir: LocalPath, isRoot: boolean, treeDepth: number, wa
     }
   }
   if (treeDepth >= 0) {
-    const folders = new FolderTotals();
-    folders.add('', tally.bytes, tally.files);
-    for (const [rel, bytes, files] of walkedHere) folders.add(rel, bytes, files);
-    tally.folders = folders.entries();
+    tally.folders = [['', tally.bytes, tally.files], ...walkedHere.entries()];
   }
   return { ...tally, subdirs, rootMissing: false };
 }

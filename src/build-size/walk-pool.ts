@@ -196,7 +196,14 @@ export class WalkPool {
       options.onProgress({ files: result.files, bytes: result.bytes });
     };
     const hardLinks = new Map<string, number>();
-    const folders = options.tree === false ? null : new FolderTotals();
+    // Pieces not yet merged, by place (deeper ones counted at their level-3 ancestor): a folder at or above one can still grow.
+    const outstandingAt = new Map<string, number>();
+    const treePlace = (rel: string): string => (relDepth(rel) <= TREE_MAX_DEPTH ? rel : rel.split('/', TREE_MAX_DEPTH).join('/'));
+    const isOpen = (rel: string): boolean => {
+      for (const place of outstandingAt.keys()) if (place === rel || place.startsWith(`${rel}/`)) return true;
+      return false;
+    };
+    const folders = options.tree === false ? null : new FolderTotals(isOpen);
     /** How many levels a piece at `rel` should record below itself; -1: none. */
     const depthFor = (rel: string): number => (folders ? Math.max(-1, TREE_MAX_DEPTH - relDepth(rel)) : -1);
     const addFolders = (tally: TreeTally, rel: string): void => {
@@ -235,13 +242,19 @@ export class WalkPool {
       created++;
       outstanding++;
       const treeDepth = depthFor(rel);
+      const place = treePlace(rel);
+      outstandingAt.set(place, (outstandingAt.get(place) ?? 0) + 1);
       const body: RequestBody = expand ? { kind: 'expand', dir, root: false, treeDepth } : { kind: 'walk', dir, treeDepth };
       this.run(body)
         .then(
           (response) => {
             const tally = response.result as TreeTally | ExpandResult;
             add(tally, bucket);
+            // Its sub-pieces are scheduled (and so open) only below, after its own folders are merged.
             addFolders(tally, rel);
+            const left = (outstandingAt.get(place) ?? 1) - 1;
+            if (left > 0) outstandingAt.set(place, left);
+            else outstandingAt.delete(place);
             report();
             if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket, joinRel(rel, baseName(sub)));
           },
