@@ -7,6 +7,10 @@
  * (reload and push, or a progress line), and how writes fail (`sizes` stops
  * writing after the first failure, see commands/sizes.ts).
  *
+ * Every device measurement the refresher persists also lands in the size
+ * history (per instance, `<data>/.device-builder-ts-sizes/`, see
+ * size-history/size-history-store.ts): a point and the walk's size tree.
+ *
  * One build-path rule everywhere: a device's folder is StorageJSON's
  * `build_path` resolved against the config folder, read fresh for every
  * check (storage/storage-json.ts), as ESPHome resolves it.
@@ -19,6 +23,7 @@ import { DeviceMetadata, type MetadataStore } from './metadata/device-metadata.j
 import { OrphanBuilds } from './orphans/orphan-builds.js';
 import { PlatformioCache } from './platformio/platformio-cache.js';
 import { BuildSizeRefresher } from './refresher/build-size-refresher.js';
+import { SizeHistoryStore } from './size-history/size-history-store.js';
 import type { EventBus } from './events/event-bus.js';
 import { readStorageJson, resolvedBuildPath } from './storage/storage-json.js';
 import type { Logger } from './util/log.js';
@@ -58,6 +63,8 @@ export interface SizingSystem {
   orphans: OrphanBuilds;
   platformio: PlatformioCache;
   refresher: BuildSizeRefresher;
+  /** Device and fleet size histories and size trees (the API reads them; the reclaim service marks what it freed). */
+  sizeHistory: SizeHistoryStore;
   /** Stops the refresher and the pool, then waits for every write. */
   close(): Promise<void>;
 }
@@ -71,6 +78,7 @@ export function createSizingSystem(options: SizingSystemOptions): SizingSystem {
   const orphans = new OrphanBuilds({ configDir, dataDir, store, logger, env, bus: options.bus, activeConfigurations: options.activeConfigurations });
   const platformio = new PlatformioCache(store, env, options.bus);
   const walk: WalkFn = (root, walkOptions) => pool.walk(root, walkOptions);
+  const sizeHistory = new SizeHistoryStore(dataDir, { logger });
   const refresher = new BuildSizeRefresher({
     store,
     walk: options.wrapWalk?.(walk) ?? walk,
@@ -80,6 +88,7 @@ export function createSizingSystem(options: SizingSystemOptions): SizingSystem {
     onRefreshed: options.onRefreshed,
     onUnchanged: options.onUnchanged,
     onPersistFailed: options.onPersistFailed,
+    sizeHistory,
     extraSources: [orphans.source, platformio.source],
     logger,
   });
@@ -91,10 +100,11 @@ export function createSizingSystem(options: SizingSystemOptions): SizingSystem {
     orphans,
     platformio,
     refresher,
+    sizeHistory,
     async close() {
       await refresher.stop();
       await pool.close();
-      await store.flush();
+      await Promise.all([store.flush(), sizeHistory.flush()]);
     },
   };
 }

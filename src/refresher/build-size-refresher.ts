@@ -14,6 +14,12 @@
  * snapshot and, when its pair moved, walked, persisted and reported (the
  * server reloads the device and pushes `device_updated`). A failing key,
  * callback or sweep is logged and the worker moves on.
+ *
+ * Each persisted device measurement is also handed to the size history
+ * (size-history/size-history-store.ts: a point and the walk's size tree),
+ * which only queues it; its own writer writes the files, so the walk loop
+ * never waits on them. After a cycle that changed any device's size, the
+ * fleet total (the sum of every device's cached size) gets a point too.
  */
 import {
   buildSizeFieldUpdates,
@@ -27,7 +33,8 @@ import {
 import { signalsEqual, wholeSeconds, type BuildDirSignal } from '../build-size/freshness.js';
 import type { WalkFn } from '../build-size/walk-pool.js';
 import type { MetadataStore } from '../metadata/device-metadata.js';
-import type { SidecarData } from '../sidecar/sidecar-store.js';
+import { deviceEntry, type SidecarData } from '../sidecar/sidecar-store.js';
+import type { SizeTreeNode } from '../shared/size-history.js';
 import type { Logger } from '../util/log.js';
 import { raceAbort, WakeWorker } from '../worker/wake-worker.js';
 import type { SizeSource } from './size-source.js';
@@ -49,7 +56,15 @@ export interface BuildSizeRefresherDeps {
   extraSources?: SizeSource[];
   /** A measurement that could not be persisted (lock busy, disk full); `sizes` still reports it. */
   onPersistFailed?: (kind: string, key: string, result: BuildSizeRefreshResult, err: unknown) => void;
+  /** Where measurements are kept over time (size-history-store.ts); none: no history. */
+  sizeHistory?: SizeHistoryRecorder;
   logger: Logger;
+}
+
+/** What the refresher hands the size history: both calls only queue, never wait on a write. */
+export interface SizeHistoryRecorder {
+  recordDevice(configuration: string, bytes: number, tree: SizeTreeNode | null): void;
+  recordFleetTotal(bytes: number): void;
 }
 
 export interface RefresherStats {
@@ -101,6 +116,8 @@ export class BuildSizeRefresher extends WakeWorker<string> {
   private readonly sweepsDue = new Set<string>();
   /** Pending keys whose check is reported even when nothing moved (see {@link requestReport}). */
   private readonly reportDue = new Set<string>();
+  /** A device measurement was persisted in this drain cycle: the fleet total gets a point at its end. */
+  private deviceMeasuredThisCycle = false;
 
   constructor(private readonly deps: BuildSizeRefresherDeps) {
     super('build-size-refresher', deps.logger);
@@ -170,6 +187,27 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       }
     }
     if (!this.abortSignal.aborted) await this.persistBatch(batch);
+    if (this.deviceMeasuredThisCycle) {
+      this.deviceMeasuredThisCycle = false;
+      await this.recordFleetTotal();
+    }
+  }
+
+  /** The sum of every device's cached size, as a fleet point (one sidecar read, after the cycle's walks). */
+  private async recordFleetTotal(): Promise<void> {
+    const history = this.deps.sizeHistory;
+    if (!history) return;
+    try {
+      const [targets, snapshot] = await Promise.all([this.deps.listTargets(), this.deps.store.read()]);
+      let total = 0;
+      for (const { configuration } of targets) {
+        const bytes = deviceEntry(snapshot, configuration)['build_size_bytes'];
+        if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0) total += bytes;
+      }
+      history.recordFleetTotal(total);
+    } catch (err) {
+      this.log.error({ err }, 'recording the fleet size total failed');
+    }
   }
 
   private async sweepIfRequested(): Promise<void> {
@@ -259,6 +297,10 @@ export class BuildSizeRefresher extends WakeWorker<string> {
       }
       for (const { key, result } of persisted) {
         this.measuredAt.set(`${source.kind}${SEP}${key}`, result.signal);
+        if (source.kind === DEVICE_SOURCE && this.deps.sizeHistory) {
+          this.deps.sizeHistory.recordDevice(key, result.sizeBytes, result.walk.tree ?? null);
+          this.deviceMeasuredThisCycle = true;
+        }
         try {
           await source.refreshed?.(key, result);
         } catch (err) {
