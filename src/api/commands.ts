@@ -31,6 +31,8 @@ import type { ReclaimService } from '../reclaim/reclaim-service.js';
 import { ApiError } from './api-error.js';
 import { eventHubFor } from './event-hub.js';
 import { RECLAIM_SPECS } from './reclaim-commands.js';
+import { SIZE_HISTORY_COMMANDS } from './size-history-commands.js';
+import type { SizeHistoryStore } from '../size-history/size-history-store.js';
 
 /** What command handlers act on; assembled by the server. */
 export interface ApiServices {
@@ -46,6 +48,8 @@ export interface ApiServices {
   store: MetadataStore;
   /** The reclaim policy, its previews, runs and history (reclaim/reclaim-service.ts). */
   reclaim: ReclaimService;
+  /** Device and fleet size histories and size trees (size-history/size-history-store.ts). */
+  sizeHistory: SizeHistoryStore;
   /** The data dir's file system as last read (the server re-reads it on sweeps, jobs and reclaim runs). */
   disk: () => DiskSpace | null;
   logger: Logger;
@@ -363,6 +367,7 @@ const SPECS = {
   ),
 
   ...RECLAIM_SPECS,
+  ...SIZE_HISTORY_COMMANDS,
 } satisfies { [C in HandlerCommandName]: SpecFor<C> };
 
 // Assignability alone lets a schema drop an optional argument the map has

@@ -29,6 +29,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { deviceCachedSignal, type SignalsFn } from '../build-size/build-size.js';
 import { NO_SIGNAL } from '../build-size/freshness.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -39,6 +40,7 @@ import type { BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import { coerceSidecarInt } from '../sidecar/coerce.js';
 import type { Device } from '../shared/device.js';
 import {
+  DEFAULT_RECLAIM_POLICY,
   thresholdBytes,
   type DiskSpace,
   type ReclaimPlan,
@@ -54,7 +56,7 @@ import { gatherPlanInputs, orphanCachedPair, signalPair } from './plan-inputs.js
 import { planReclaim, type PlanInputs } from './plan.js';
 import { describePolicy, isPolicyActive, parsePolicyInput } from './policy.js';
 import { ReclaimBusyError, ReclaimRunner, type ReclaimPorts } from './reclaim-runner.js';
-import { ReclaimStore } from './reclaim-store.js';
+import { RECLAIM_STATE_FILE, ReclaimStore } from './reclaim-store.js';
 
 /** Previews kept for `reclaim/run {plan_id}`: this long, and at most this many (oldest dropped). */
 export const PLAN_TTL_MS = 10 * 60_000;
@@ -212,14 +214,27 @@ export class ReclaimService {
     });
   }
 
-  /** Marks a run the last process left unfinished as interrupted, loads the policy, arms the schedule. */
+  /**
+   * Marks a run the last process left unfinished as interrupted, loads the
+   * policy, arms the schedule. Without a record file (nothing saved or run
+   * yet) nothing is read or written: the policy is the default (off). Any
+   * other failure to read the record is logged and leaves the policy off;
+   * the server still starts.
+   */
   async start(): Promise<void> {
-    await this.store.markInterrupted();
-    this.policy = await this.store.readPolicy();
+    this.policy = { ...DEFAULT_RECLAIM_POLICY };
+    if (await folderExists(path.join(this.options.dataDir, RECLAIM_STATE_FILE))) {
+      try {
+        await this.store.markInterrupted();
+        this.policy = await this.store.readPolicy();
+        const runs = await this.store.listRuns();
+        this.lastScheduledRunAt = runs.find((run) => run.trigger === 'schedule')?.started_at ?? null;
+      } catch (err) {
+        this.options.logger.error({ err }, 'could not read the reclaim record; the policy is off until it is saved again');
+      }
+    }
     // The store keeps no save time: until a scheduled run is recorded, the schedule counts from this start.
     this.policySavedAt = this.nowSeconds();
-    const runs = await this.store.listRuns();
-    this.lastScheduledRunAt = runs.find((run) => run.trigger === 'schedule')?.started_at ?? null;
     this.arm();
   }
 
@@ -250,6 +265,8 @@ export class ReclaimService {
   /** Parses and saves a policy (unset fields keep their saved values); a bad value throws `ReclaimInputError` and saves nothing. */
   async setPolicy(input: ReclaimPolicyInput): Promise<ReclaimState> {
     const policy = parsePolicyInput(input, this.policy);
+    // ESPHome creates its data dir on the first compile; a policy may be saved before that.
+    await fsp.mkdir(this.options.dataDir, { recursive: true });
     await this.store.writePolicy(policy);
     this.policy = policy;
     this.policySavedAt = this.nowSeconds();
@@ -288,9 +305,9 @@ export class ReclaimService {
     return this.startRun(plan, 'manual', `run now: ${describePolicy(plan.policy)}`);
   }
 
-  /** Every recorded run, newest first. */
-  history(): Promise<ReclaimRun[]> {
-    return this.store.listRuns();
+  /** Every recorded run, newest first (none while the data dir does not exist). */
+  async history(): Promise<ReclaimRun[]> {
+    return (await folderExists(this.options.dataDir)) ? this.store.listRuns() : [];
   }
 
   /** Resolves when the run in progress (if any) has ended. */

@@ -39,6 +39,7 @@ import { resolveDataDir } from '../storage/data-dir.js';
 import { createSizingSystem } from '../sizing-system.js';
 import { diskChanged, readDiskSpace, type DiskSpaceReader } from '../reclaim/disk-space.js';
 import { ReclaimService } from '../reclaim/reclaim-service.js';
+import type { SizeHistoryStore } from '../size-history/size-history-store.js';
 import type { DiskSpace } from '../shared/reclaim.js';
 import type { Logger } from '../util/log.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../util/package-root.js';
@@ -120,6 +121,8 @@ export class DeviceBuilderServer {
   readonly dataDir: string;
   /** The reclaim policy, its previews, runs and triggers (reclaim/reclaim-service.ts). */
   readonly reclaim: ReclaimService;
+  /** Device and fleet size histories and size trees (size-history/size-history-store.ts). */
+  readonly sizeHistory: SizeHistoryStore;
   /** Open WebSockets per address and in total. */
   readonly limiter: ConnectionLimiter;
   /** Open streams per address and in total. */
@@ -166,7 +169,14 @@ export class DeviceBuilderServer {
       onRefreshed: (configuration) => this.catalog.reload(configuration),
       onUnchanged: (configuration) => this.catalog.reload(configuration),
     });
-    ({ metadata: this.store, pool: this.pool, orphans: this.orphans, platformio: this.platformio, refresher: this.refresher } = sizing);
+    ({
+      metadata: this.store,
+      pool: this.pool,
+      orphans: this.orphans,
+      platformio: this.platformio,
+      refresher: this.refresher,
+      sizeHistory: this.sizeHistory,
+    } = sizing);
     this.catalog = new DeviceCatalog({
       configDir,
       dataDir: this.dataDir,
@@ -380,6 +390,7 @@ export class DeviceBuilderServer {
       platformio: this.platformio,
       store: this.store,
       reclaim: this.reclaim,
+      sizeHistory: this.sizeHistory,
       disk: () => this.diskReading,
       logger: this.options.logger,
     };
