@@ -42,7 +42,9 @@
  *
  * Overrides (env): `BENCH_FILES_PER_DEVICE` (25000), `BENCH_DEVICES` (20),
  * `BENCH_RUNS` (5), `BENCH_SWEEP_DEVICES` (1000); `BENCH_ONLY=process` runs
- * only the process-times part (written to `.bench/results-process.json`).
+ * only the process-times part (written to `.bench/results-process.json`),
+ * `BENCH_ONLY=tree` only the size tree's cost (size-tree-cost.ts, written to
+ * `.bench/results-tree.json`).
  * Results are printed and written to `.bench/results.json`. Exit code is 0
  * even when a target is missed: this is a measurement, not a test.
  */
@@ -63,6 +65,7 @@ import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { ensureFixture, type Fixture } from './fixtures.js';
 import { measureProcessTimes, metadataFiles, renderProcessTimes } from './process-times.js';
 import { measureServerLatency } from './server-latency.js';
+import { measureSizeTreeCost, TARGET_FILE_BYTES } from './size-tree-cost.js';
 import { pythonStartupMs, runDu, runPython, toolVersions } from './reference.js';
 import { fmtInt, fmtMs, fmtRatio, median, renderTable, round, summarize, timed, type Sample } from './stats.js';
 
@@ -91,6 +94,8 @@ interface Settings {
   sweepRuns: number;
   /** `BENCH_ONLY=process`: the process-times part alone. */
   processOnly: boolean;
+  /** `BENCH_ONLY=tree`: the size tree's cost alone. */
+  treeOnly: boolean;
 }
 
 function envInt(name: string, fallback: number): number {
@@ -101,11 +106,11 @@ function envInt(name: string, fallback: number): number {
   return value;
 }
 
-function readOnly(): 'process' | null {
+function readOnly(): 'process' | 'tree' | null {
   const raw = process.env['BENCH_ONLY'];
   if (raw === undefined || raw === '') return null;
-  if (raw === 'process') return raw;
-  throw new Error(`BENCH_ONLY must be "process" or unset, got ${JSON.stringify(raw)}`);
+  if (raw === 'process' || raw === 'tree') return raw;
+  throw new Error(`BENCH_ONLY must be "process", "tree" or unset, got ${JSON.stringify(raw)}`);
 }
 
 function readSettings(): Settings {
@@ -117,6 +122,7 @@ function readSettings(): Settings {
     sweepDevices: envInt('BENCH_SWEEP_DEVICES', 1000),
     sweepRuns: Math.max(MIN_SWEEP_RUNS, runs),
     processOnly: readOnly() === 'process',
+    treeOnly: readOnly() === 'tree',
   };
 }
 
@@ -351,6 +357,28 @@ async function main(): Promise<void> {
     say,
   );
   say(describeFixture('  fleet', fleet, settings.devices, settings.filesPerDevice));
+  if (settings.treeOnly) {
+    const treePool = new WalkPool({ size: POOL_SIZE, logger });
+    try {
+      say(`Measuring: the size tree's cost (walker: ${treePool.engine}) …`);
+      const sizeTree = await measureSizeTreeCost(treePool, fleet.buildDirs, settings.runs, say);
+      const loadAfter = os.loadavg();
+      say(`  (load average before ${fmtLoad(loadBefore)}, after ${fmtLoad(loadAfter)})`);
+      const resultsPath = path.join(benchDir, 'results-tree.json');
+      const results = {
+        timestamp: new Date().toISOString(),
+        environment: { loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, node: process.version, cores: os.cpus().length },
+        settings: { ...settings, poolSize: POOL_SIZE },
+        walker: treePool.engine,
+        sizeTree,
+      };
+      writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+      say(`Results written to ${resultsPath}`);
+    } finally {
+      await treePool.close();
+    }
+    return;
+  }
   const sweepFixture = ensureFixture(
     path.join(benchDir, `sweep${settings.sweepDevices}`),
     {
@@ -431,6 +459,8 @@ async function main(): Promise<void> {
     const pyStartup: number[] = [];
     for (let run = 0; run < settings.runs; run++) pyStartup.push(await pythonStartupMs());
     const pythonStartup = median(pyStartup);
+    say('Measuring: the size tree (file size, heap, walk with and without it) …');
+    const sizeTree = await measureSizeTreeCost(pool, fleet.buildDirs, settings.runs, say);
     say();
 
     // Table ------------------------------------------------------------------
@@ -526,6 +556,11 @@ async function main(): Promise<void> {
         pass: fleetWalk.oursBytes === fleetWalk.pythonBytes && fleetWalk.oursFiles === fleetWalk.pythonFiles,
         detail: `${fmtInt(fleetWalk.oursBytes)} B / ${fmtInt(fleetWalk.oursFiles)} files vs ${fmtInt(fleetWalk.pythonBytes)} B / ${fmtInt(fleetWalk.pythonFiles)} files`,
       },
+      {
+        name: `size tree + ${100} history points ≤ ${fmtInt(TARGET_FILE_BYTES)} B a device`,
+        pass: sizeTree.fileBytes.max <= TARGET_FILE_BYTES,
+        detail: `largest ${fmtInt(sizeTree.fileBytes.max)} B (median ${fmtInt(sizeTree.fileBytes.median)} B); walk with/without the tree ${fmtRatio(sizeTree.walk.overhead)}`,
+      },
       ...processReport.targets,
     ];
     say('Targets');
@@ -565,6 +600,7 @@ async function main(): Promise<void> {
       sizesPass: passes,
       sweep,
       serverLatency: latency,
+      sizeTree,
       processTimes,
       ratios: {
         oneDeviceOursOverDu: one.ours.median / one.du.median,
