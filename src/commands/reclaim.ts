@@ -185,6 +185,8 @@ export async function runReclaimCommand(configDir: string, options: ReclaimComma
         ),
     });
     const run = await runner.run(plan, 'cli', `device-builder reclaim --yes: ${describePolicy(policy)}`);
+    // As the server does: what the run freed becomes a marker on the size-history chart.
+    if (run.freed_bytes > 0) sizing.sizeHistory.markReclaimed(run.freed_bytes);
     return { source, policy, plan, run, diskAfter: await readDisk(dataDir) };
   } finally {
     if (jobs) {

@@ -209,6 +209,10 @@ export class DeviceBuilderServer {
       buildPathOf: async (configuration) => this.catalog.get(configuration)?.build_path,
       readDisk: () => this.readDisk(),
     });
+    // What a run freed becomes a marker on the fleet's size-history chart.
+    this.reclaim.onRunFinished((run) => {
+      if (run.freed_bytes > 0) this.sizeHistory.markReclaimed(run.freed_bytes);
+    });
     this.auth = new AuthManager({
       password: options.password,
       // Per instance, like the Python tool's store: the config folder may be shared (the add-on).

@@ -93,6 +93,14 @@ describe('reclaim over the WebSocket API', () => {
     expect(fs.existsSync(path.join(mid, '.pioenvs'))).toBe(false);
     expect(fs.existsSync(path.join(fresh, '.pioenvs'))).toBe(true);
 
+    // What the run freed is marked on the fleet's size-history chart.
+    const marked = async (): Promise<boolean> =>
+      (await client.call<{ reclaimed_bytes?: number }[]>('devices/size_history', {})).some((point) => point.reclaimed_bytes === plan.frees_bytes);
+    for (let tries = 0; !(await marked()); tries++) {
+      if (tries > 200) throw new Error('no reclaim marker in the fleet size history');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+
     const history = await client.call<ReclaimRun[]>('reclaim/history');
     expect(history.map((run) => [run.run_id, run.status, run.freed_bytes])).toEqual([[started.run_id, 'completed', plan.frees_bytes]]);
     // The plan id was used once; an unknown id asks for a new preview.
