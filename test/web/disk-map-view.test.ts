@@ -169,6 +169,8 @@ describe('<db-disk-map>', () => {
     key(tiles(el)[0] as HTMLElement, 'Backspace');
     await settle(el);
     expect(crumbs(el)).toEqual(['Everything']);
+    // Two levels out, focus is on the device's own tile again.
+    expect(el.shadowRoot?.activeElement?.getAttribute('data-id')).toBe('device:kitchen.yaml');
 
     const atTop = new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, composed: true, cancelable: true });
     let reachedPage = false;

@@ -89,7 +89,13 @@ export class DiskMapElement extends LitElement {
   private readonly trees = new Map<string, TreeEntry>();
   private resizeObserver: ResizeObserver | null = null;
   /** Set by a zoom: which tile gets focus once the new level is drawn (null: the first). */
-  private focusAfterRender: { id: string | null } | null = null;
+  private focusAfterRender: { ids: readonly string[] } | null = null;
+  /**
+   * The deepest path zoomed out of, while the view is still on it: zooming
+   * out twice (device → Devices → Everything) puts focus back on the
+   * device's tile, not on the first tile of its group.
+   */
+  private trail: readonly string[] = [];
   private memo: { key: string; root: MapNode; unmeasured: number } | null = null;
 
   constructor() {
@@ -214,7 +220,9 @@ export class DiskMapElement extends LitElement {
         gap: 1px;
         margin: 0;
         padding: 4px 6px;
-        border: 1px solid var(--surface);
+        border: none;
+        /* The gap between tiles, drawn inside: a border or padding would grow a sliver past its share. */
+        box-shadow: inset 0 0 0 1px var(--surface);
         border-radius: 4px;
         background: color-mix(in srgb, var(--tile) 26%, var(--surface));
         color: var(--text);
@@ -247,6 +255,9 @@ export class DiskMapElement extends LitElement {
       .tile.depth-2::before {
         height: 2px;
         opacity: 0.7;
+      }
+      .tile.bare {
+        padding: 0;
       }
       .tile.tagged {
         padding-top: 20px;
@@ -311,7 +322,7 @@ export class DiskMapElement extends LitElement {
       .c5 {
         --tile: var(--chart-5);
       }
-      .device {
+      .device-panel {
         display: flex;
         flex-wrap: wrap;
         align-items: center;
@@ -323,7 +334,7 @@ export class DiskMapElement extends LitElement {
         background: var(--surface-2);
         font-size: 13px;
       }
-      .device .facts {
+      .device-panel .facts {
         display: flex;
         flex-wrap: wrap;
         gap: 2px 14px;
@@ -331,12 +342,12 @@ export class DiskMapElement extends LitElement {
         min-width: 0;
         color: var(--text-2);
       }
-      .device .facts strong {
+      .device-panel .facts strong {
         color: var(--text);
         font-weight: 650;
         font-variant-numeric: tabular-nums;
       }
-      .device .actions {
+      .device-panel .actions {
         display: flex;
         gap: 8px;
       }
@@ -385,10 +396,10 @@ export class DiskMapElement extends LitElement {
         .body {
           padding: 10px 10px 14px;
         }
-        .device .actions {
+        .device-panel .actions {
           flex: 1 1 100%;
         }
-        .device .actions .btn {
+        .device-panel .actions .btn {
           flex: 1;
         }
       }
@@ -426,10 +437,15 @@ export class DiskMapElement extends LitElement {
     if (changed.has('ctx')) this.storeController.attach();
     this.loadTreeInView();
     if (this.focusAfterRender) {
-      const { id } = this.focusAfterRender;
+      const { ids } = this.focusAfterRender;
       this.focusAfterRender = null;
       const tiles = [...this.renderRoot.querySelectorAll<HTMLButtonElement>('.tile')];
-      const target = tiles.find((t) => t.dataset['id'] === id) ?? tiles.find((t) => t.dataset['top'] === id) ?? tiles[0];
+      const byId = (id: string) => tiles.find((t) => t.dataset['id'] === id);
+      const inRegion = (id: string) => tiles.find((t) => t.dataset['top'] === id);
+      let target: HTMLButtonElement | undefined;
+      for (const id of ids) target ??= byId(id);
+      for (const id of ids) target ??= inRegion(id);
+      target ??= tiles[0];
       target?.focus();
     }
   }
@@ -497,7 +513,7 @@ export class DiskMapElement extends LitElement {
   /** Zooms into one device (from elsewhere on the page). */
   zoomToDevice(configuration: string): void {
     this.path = ['group:devices', `device:${configuration}`];
-    this.focusAfterRender = { id: null };
+    this.focusAfterRender = { ids: [] };
   }
 
   /**
@@ -512,25 +528,27 @@ export class DiskMapElement extends LitElement {
     else return;
     this.pointed = null;
     this.activeId = null;
-    this.focusAfterRender = { id: null };
+    this.focusAfterRender = { ids: [] };
   }
 
   private zoomIntoGroup(group: MapNode): void {
     this.path = [group.id];
     this.pointed = null;
     this.activeId = null;
-    this.focusAfterRender = { id: null };
+    this.focusAfterRender = { ids: [] };
   }
 
   private zoomTo(depth: number): void {
     const chain = this.chain;
     if (depth >= chain.length - 1) return;
-    const leaving = chain[depth + 1];
-    this.path = chain.slice(1, depth + 1).map((n) => n.id);
+    const current = chain.slice(1).map((n) => n.id);
+    const trail = this.trail.length > current.length && current.every((id, i) => this.trail[i] === id) ? this.trail : current;
+    this.trail = trail;
+    this.path = current.slice(0, depth);
     this.pointed = null;
     this.activeId = null;
-    // Back on the level above, focus lands on the tile just left (or its region's first tile).
-    this.focusAfterRender = { id: leaving?.id ?? null };
+    // Back on a level above, focus lands on the tile zoomed out of (or the first tile of its region).
+    this.focusAfterRender = { ids: trail.slice(depth) };
   }
 
   /** One level up; false when already at the top. */
@@ -610,7 +628,7 @@ export class DiskMapElement extends LitElement {
     return html`<ul class="legend" data-testid="map-legend">
       ${root.children.map((group) => {
         const name = group.id.slice('group:'.length) as MapGroup;
-        return html`<li>
+        return html`<li data-group=${name} data-count=${group.children.length} data-bytes=${group.bytes}>
           <button title="Zoom into ${group.name}" @click=${() => this.zoomIntoGroup(group)}>
             <span class="swatch ${GROUP_COLOURS[name]}"></span>${GROUP_LABELS[name]}
             <span class="num" data-bytes=${group.bytes}>${formatBytes(group.bytes)}</span>
@@ -627,7 +645,7 @@ export class DiskMapElement extends LitElement {
     const compiled = store ? lastCompiled(store.jobs.values(), device.configuration) : null;
     const cleanable = device.build_size_breakdown?.cleanable ?? null;
     const share = root.bytes > 0 ? device.build_size_bytes / root.bytes : 0;
-    return html`<div class="device" data-testid="map-device" data-configuration=${device.configuration}>
+    return html`<div class="device-panel" data-testid="map-device" data-configuration=${device.configuration}>
       <div class="facts">
         <span><strong data-bytes=${device.build_size_bytes}>${formatBytes(device.build_size_bytes)}</strong> · ${formatShare(share)} of everything</span>
         <span data-testid="map-last-compile">Last compile: ${compiled !== null ? html`<strong>${formatTime(compiled)}</strong>` : 'not known'}</span>
@@ -697,6 +715,7 @@ export class DiskMapElement extends LitElement {
       node.kind,
       zoom ? 'zoom' : '',
       tagged ? 'tagged' : '',
+      w < 36 || (tagged ? h - 16 : h) < 18 ? 'bare' : '',
       this.pointed === node.id ? 'pointed' : '',
     ]
       .filter(Boolean)
@@ -757,7 +776,7 @@ export class DiskMapElement extends LitElement {
     return html`<p class="note">Too small to draw here (also in the striped tiles):</p>
       <ul class="smaller-list" data-testid="map-smaller">
         ${layout.merged.map(
-          (node) => html`<li>
+          (node) => html`<li data-id=${node.id} data-kind=${node.kind} data-bytes=${node.bytes}>
             <span class="what">
               ${
                 node.kind === 'device' && node.configuration
