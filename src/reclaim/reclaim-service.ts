@@ -167,6 +167,8 @@ export interface ReclaimServiceOptions extends SystemPortDeps {
   devices: () => readonly Device[];
   /** Reads the data dir's file system (the server's reader, which also publishes `disk_updated`). */
   readDisk: () => Promise<DiskSpace | null>;
+  /** Resolves once the devices are known and measured (the server: first scan, then the refresher idle); automatic runs wait for it. */
+  whenReady?: () => Promise<void>;
   /** Where policy and runs are kept (default: `<data>/.device-builder-ts-reclaim.json`). */
   reclaimStore?: ReclaimStore;
   /** Unix ms now (tests move time). */
@@ -233,8 +235,8 @@ export class ReclaimService {
         this.options.logger.error({ err }, 'could not read the reclaim record; the policy is off until it is saved again');
       }
     }
-    // The store keeps no save time: until a scheduled run is recorded, the schedule counts from this start.
-    this.policySavedAt = this.nowSeconds();
+    // The store keeps no save time: the schedule counts from the last scheduled run, or from this start.
+    this.policySavedAt = this.lastScheduledRunAt ?? this.nowSeconds();
     this.arm();
   }
 
@@ -431,6 +433,8 @@ export class ReclaimService {
       if (this.runner.running || this.currentRun) {
         this.options.logger.info('scheduled reclaim skipped: another run is in progress');
       } else {
+        // Figures first: at start-up the first scan and sweep may still be running.
+        await (this.options.whenReady?.() ?? this.options.refresher.whenIdle());
         const plan = await this.plan(this.policy);
         this.lastScheduledRunAt = this.nowSeconds();
         if (plan.steps.length > 0) await this.startRun(plan, 'schedule', `schedule (every ${this.policy.schedule_hours} h): ${describePolicy(plan.policy)}`);

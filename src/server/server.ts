@@ -208,6 +208,10 @@ export class DeviceBuilderServer {
       devices: () => this.catalog.list(),
       buildPathOf: async (configuration) => this.catalog.get(configuration)?.build_path,
       readDisk: () => this.readDisk(),
+      whenReady: async () => {
+        await this.catalog.whenScanned();
+        await this.refresher.whenIdle();
+      },
     });
     // What a run freed becomes a marker on the fleet's size-history chart.
     this.reclaim.onRunFinished((run) => {

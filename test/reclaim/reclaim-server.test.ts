@@ -194,6 +194,84 @@ describe('reclaim over the WebSocket API', () => {
   }, 60_000);
 });
 
+describe('restart and schedule', () => {
+  /** A recorded run, as the reclaim record keeps it. */
+  function recordedRun(fields: Partial<ReclaimRun> & Pick<ReclaimRun, 'run_id' | 'trigger' | 'status' | 'started_at'>, ownerPid?: number) {
+    return { finished_at: null, reason: 'test', steps: [], results: [], freed_bytes: 0, skipped: [], ...fields, ...(ownerPid ? { owner_pid: ownerPid } : {}) };
+  }
+
+  it('a run left running by a process that is gone reads as interrupted, its missing steps not done', async () => {
+    const { dir, old, mid } = fleet();
+    const step = (configuration: string, buildPath: string) => ({
+      kind: 'device',
+      configuration,
+      build_path: buildPath,
+      bytes: 40_000,
+      folder_bytes: 40_000,
+      rule: 'age',
+      last_compiled: null,
+      signal: [null, null],
+    });
+    writeFile(
+      path.join(dir, '.esphome', RECLAIM_STATE_FILE),
+      JSON.stringify({
+        _runs: [
+          recordedRun(
+            {
+              run_id: 'reclaim-old',
+              trigger: 'manual',
+              status: 'running',
+              started_at: now() - 60,
+              steps: [step('old.yaml', old), step('mid.yaml', mid)] as ReclaimRun['steps'],
+              results: [{ build_path: old, configuration: 'old.yaml', ok: true, freed_bytes: 40_000 }],
+            },
+            // A pid that is not running: the process that ran it is gone.
+            2 ** 22 + 12345,
+          ),
+        ],
+      }),
+    );
+    const running = await startServer(dir);
+    const client = await running.connect();
+    const [run] = await client.call<ReclaimRun[]>('reclaim/history');
+    expect(run).toMatchObject({ run_id: 'reclaim-old', status: 'interrupted', finished_at: expect.any(Number) });
+    expect(run?.results).toHaveLength(1);
+    expect((await client.call<ReclaimState>('reclaim/get_policy')).running).toBeNull();
+  });
+
+  it('runs on its schedule when enabled: due at start when the last scheduled run is older than the period', async () => {
+    const { dir, old } = fleet();
+    writeFile(
+      path.join(dir, '.esphome', RECLAIM_STATE_FILE),
+      JSON.stringify({
+        _policy: { enabled: true, max_total_bytes: null, older_than_seconds: 50 * DAY, unused_older_than_seconds: null, min_free: null, schedule_hours: 1 },
+        _runs: [
+          recordedRun({ run_id: 'reclaim-before', trigger: 'schedule', status: 'completed', started_at: now() - 2 * 3600, finished_at: now() - 2 * 3600 }),
+        ],
+      }),
+    );
+    const running = await startServer(dir);
+    const client = await running.connect();
+    // Due at start: it runs once the first scan and sweep have measured the fleet.
+    let finished: ReclaimRun | undefined;
+    for (let tries = 0; !finished; tries++) {
+      if (tries > 600) throw new Error('no scheduled run');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      finished = (await client.call<ReclaimRun[]>('reclaim/history')).find((run) => run.run_id !== 'reclaim-before' && run.status !== 'running');
+    }
+    expect(finished).toMatchObject({ trigger: 'schedule', status: 'completed' });
+    expect(finished.steps.map((s) => s.build_path)).toEqual([old]);
+    // The next run is one period after this one.
+    const state = await client.call<ReclaimState>('reclaim/get_policy');
+    expect(state.next_run_at).toBeGreaterThanOrEqual(finished.started_at + 3600);
+    expect(state.next_run_at).toBeLessThanOrEqual(now() + 3600);
+
+    // Turned off: no next run.
+    expect((await client.call<ReclaimState>('reclaim/set_policy', { policy: { enabled: false } })).next_run_at).toBeNull();
+    expect((await client.call<ReclaimState>('reclaim/set_policy', { policy: { enabled: true } })).next_run_at).toBeGreaterThan(now() + 3500);
+  }, 60_000);
+});
+
 describe('the free-space guard', () => {
   it('a full disk runs the policy on a sweep when enabled, and not when disabled', async () => {
     const { dir, old } = fleet();
