@@ -504,6 +504,11 @@ export class DiskMapElement extends LitElement {
 
   // ---- zoom ------------------------------------------------------------------
 
+  /** Moves focus to the view's heading (for the page, when it opens the view). */
+  reveal(): void {
+    this.renderRoot.querySelector<HTMLElement>('h2')?.focus({ preventScroll: true });
+  }
+
   /** Shows everything again. */
   reset(): void {
     this.path = [];
