@@ -152,4 +152,16 @@ describe('device-builder reclaim', () => {
     const human = await runCli(['reclaim', dir], { env });
     expect(human.stdout).toContain('Using the saved policy: older than 50d');
   }, 60_000);
+
+  it('--help describes the rules, --yes and the exit codes; the top-level help lists the command', async () => {
+    const help = await runCli(['reclaim', '--help']);
+    expect(help.code).toBe(0);
+    for (const option of ['--max-total <size>', '--older-than <age>', '--unused-older-than <age>', '--min-free <size|pct>', '--dry-run', '--yes', '--json']) {
+      expect(help.stdout).toContain(option);
+    }
+    expect(help.stdout).toMatch(/run it only with --yes/);
+    expect(help.stdout).toMatch(/2 bad input/);
+    const top = await runCli(['--help']);
+    expect(top.stdout).toMatch(/reclaim \[options\] \[config_dir\]/);
+  });
 });
