@@ -338,7 +338,7 @@ export class ReclaimService {
 
   /** The runner's own refusal (`busy` on the wire) while a run is in progress or being planned. */
   private requireIdle(): void {
-    if (this.currentRun) throw new ReclaimBusyError(this.runner.running?.run_id ?? 'starting');
+    if (this.currentRun || this.runner.running) throw new ReclaimBusyError(this.runner.running?.run_id ?? 'starting');
   }
 
   private async plan(policy: ReclaimPolicy): Promise<ReclaimPlan> {
@@ -375,6 +375,8 @@ export class ReclaimService {
    * is read again and the run handed to {@link onRunFinished}'s listeners.
    */
   private startRun(plan: ReclaimPlan, trigger: ReclaimTrigger, reason: string): Promise<ReclaimRun> {
+    // Planning awaited: another trigger may have started a run meanwhile.
+    this.requireIdle();
     return new Promise<ReclaimRun>((resolve, reject) => {
       this.startedWaiter = resolve;
       const done = this.runner.run(plan, trigger, reason, this.abort.signal);
