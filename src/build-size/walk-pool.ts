@@ -196,13 +196,18 @@ export class WalkPool {
       options.onProgress({ files: result.files, bytes: result.bytes });
     };
     const hardLinks = new Map<string, number>();
-    // Pieces not yet merged, by place (deeper ones counted at their level-3 ancestor): a folder at or above one can still grow.
-    const outstandingAt = new Map<string, number>();
+    // Pieces not yet merged, counted at their place and each ancestor of it (deeper pieces at their
+    // level-3 ancestor): a folder with a count can still grow, so pruning keeps it.
+    const openUnder = new Map<string, number>();
     const treePlace = (rel: string): string => (relDepth(rel) <= TREE_MAX_DEPTH ? rel : rel.split('/', TREE_MAX_DEPTH).join('/'));
-    const isOpen = (rel: string): boolean => {
-      for (const place of outstandingAt.keys()) if (place === rel || place.startsWith(`${rel}/`)) return true;
-      return false;
+    const markOpen = (place: string, delta: number): void => {
+      for (const at of [...ancestorsOf(place), place]) {
+        const count = (openUnder.get(at) ?? 0) + delta;
+        if (count > 0) openUnder.set(at, count);
+        else openUnder.delete(at);
+      }
     };
+    const isOpen = (rel: string): boolean => openUnder.has(rel);
     const folders = options.tree === false ? null : new FolderTotals(isOpen);
     /** How many levels a piece at `rel` should record below itself; -1: none. */
     const depthFor = (rel: string): number => (folders ? Math.max(-1, TREE_MAX_DEPTH - relDepth(rel)) : -1);
@@ -243,7 +248,7 @@ export class WalkPool {
       outstanding++;
       const treeDepth = depthFor(rel);
       const place = treePlace(rel);
-      outstandingAt.set(place, (outstandingAt.get(place) ?? 0) + 1);
+      if (folders) markOpen(place, 1);
       const body: RequestBody = expand ? { kind: 'expand', dir, root: false, treeDepth } : { kind: 'walk', dir, treeDepth };
       this.run(body)
         .then(
@@ -252,9 +257,7 @@ export class WalkPool {
             add(tally, bucket);
             // Its sub-pieces are scheduled (and so open) only below, after its own folders are merged.
             addFolders(tally, rel);
-            const left = (outstandingAt.get(place) ?? 1) - 1;
-            if (left > 0) outstandingAt.set(place, left);
-            else outstandingAt.delete(place);
+            if (folders) markOpen(place, -1);
             report();
             if ('subdirs' in tally) for (const sub of tally.subdirs) schedule(sub, bucket, joinRel(rel, baseName(sub)));
           },
