@@ -21,6 +21,7 @@ import type { ThemeManager } from '../ui/theme.js';
 import './archived-dialog.js';
 import './confirm-dialog.js';
 import './device-drawer.js';
+import './disk-map-view.js';
 import './devices-table.js';
 import './fleet-summary.js';
 import './job-log.js';
@@ -45,6 +46,13 @@ export class AppShellElement extends LitElement implements UiHost {
   private readonly storeController = new StoreController(this, () => this.ctx?.store);
   private ticker: ReturnType<typeof setInterval> | null = null;
   private offTheme: (() => void) | null = null;
+  /** The view the URL names: `#disk-map` is the disk map (bookmarkable; back and Escape return). */
+  private view: PageView = viewOf(location.hash);
+  private readonly onHashChange = (): void => this.showView(viewOf(location.hash));
+  private readonly onKeyDown = (event: KeyboardEvent): void => {
+    // The map consumes Escape while zoomed in; at its top level Escape closes it.
+    if (event.key === 'Escape' && !event.defaultPrevented && this.view === 'disk-map' && !this.hasOpenDialog()) this.closeDiskMap();
+  };
 
   static override styles = [
     baseStyles,
@@ -279,7 +287,15 @@ export class AppShellElement extends LitElement implements UiHost {
     }
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    window.addEventListener('hashchange', this.onHashChange);
+    window.addEventListener('keydown', this.onKeyDown);
+  }
+
   override disconnectedCallback(): void {
+    window.removeEventListener('hashchange', this.onHashChange);
+    window.removeEventListener('keydown', this.onKeyDown);
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
     super.disconnectedCallback();
@@ -317,6 +333,37 @@ export class AppShellElement extends LitElement implements UiHost {
 
   openReclaim(section?: 'preview'): void {
     void this.renderRoot.querySelector('db-reclaim-dialog')?.show(section);
+  }
+
+  /** Opens the disk map: a new history entry, so the browser's back button returns to the table. */
+  openDiskMap(): void {
+    if (this.view === 'disk-map') return;
+    location.hash = DISK_MAP_HASH;
+  }
+
+  /**
+   * Back to the table. Not `history.back()`: opened from a bookmark, that
+   * would leave the page. The URL loses its hash without a new entry.
+   */
+  closeDiskMap(): void {
+    if (this.view !== 'disk-map') return;
+    history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+    this.showView('dashboard');
+  }
+
+  private showView(view: PageView): void {
+    if (view === this.view) return;
+    this.view = view;
+    this.requestUpdate();
+    void this.updateComplete.then(() => {
+      if (this.view === 'disk-map') this.renderRoot.querySelector('db-disk-map')?.reveal();
+      else this.renderRoot.querySelector<HTMLElement>('[data-testid="open-disk-map"]')?.focus();
+    });
+  }
+
+  /** A modal (drawer, dialogs) has Escape for itself. */
+  private hasOpenDialog(): boolean {
+    return [...this.renderRoot.querySelectorAll('*')].some((el) => el.shadowRoot?.querySelector('dialog[open]'));
   }
 
   confirm(options: ConfirmOptions): Promise<boolean> {
@@ -360,6 +407,16 @@ export class AppShellElement extends LitElement implements UiHost {
               @click=${() => this.openJobs()}
             >
               ${icon('jobs')}<span class="label">Jobs</span>${activeJobs ? html`<span class="badge" aria-hidden="true">${activeJobs}</span>` : nothing}
+            </button>
+            <button
+              class="hbtn"
+              aria-label="Disk map"
+              aria-pressed=${this.view === 'disk-map' ? 'true' : 'false'}
+              title="Disk map: where the disk goes"
+              data-testid="open-disk-map"
+              @click=${() => (this.view === 'disk-map' ? this.closeDiskMap() : this.openDiskMap())}
+            >
+              ${icon('treemap')}<span class="label">Disk map</span>
             </button>
             <button class="hbtn" aria-label="Archived devices" title="Archived devices" @click=${() => this.openArchived()}>
               ${icon('archive')}<span class="label">Archived</span>
@@ -445,6 +502,11 @@ export class AppShellElement extends LitElement implements UiHost {
 
   /** The page's sections, top to bottom. */
   private sections(ctx: AppContext, online: boolean) {
+    if (this.view === 'disk-map') {
+      return html`<main class=${online ? '' : 'offline'}>
+        <db-disk-map .ctx=${ctx}></db-disk-map>
+      </main>`;
+    }
     return html`<main class=${online ? '' : 'offline'}>
       <db-fleet-summary .ctx=${ctx}></db-fleet-summary>
       <db-devices-table .ctx=${ctx}></db-devices-table>
@@ -490,6 +552,13 @@ export class AppShellElement extends LitElement implements UiHost {
 }
 
 customElements.define('db-app', AppShellElement);
+type PageView = 'dashboard' | 'disk-map';
+const DISK_MAP_HASH = 'disk-map';
+
+function viewOf(hash: string): PageView {
+  return hash.replace(/^#/, '') === DISK_MAP_HASH ? 'disk-map' : 'dashboard';
+}
+
 declare global {
   interface HTMLElementTagNameMap {
     'db-app': AppShellElement;

@@ -21,6 +21,7 @@ import { StoreController } from '../state/store.js';
 import { displayName, summarize, type FleetSummary } from '../state/table-model.js';
 import { icon } from '../ui/icons.js';
 import { baseStyles } from '../ui/styles.js';
+import './fleet-history.js';
 
 export class FleetSummaryElement extends LitElement {
   static override properties = { ctx: { attribute: false } };
@@ -83,6 +84,23 @@ export class FleetSummaryElement extends LitElement {
         border-radius: 10px;
         background: var(--accent-soft);
         color: var(--accent);
+      }
+      /* The disk map's group colours (state/disk-map-model.ts): build folders, unused folders. */
+      .badge.devices {
+        background: color-mix(in srgb, var(--chart-1) 16%, transparent);
+        color: var(--chart-1);
+      }
+      .badge.unused {
+        background: color-mix(in srgb, var(--chart-2) 20%, transparent);
+        color: var(--chart-2);
+      }
+      db-fleet-history {
+        margin-top: 12px;
+        padding: 12px 16px;
+        border: 1px solid var(--border);
+        border-radius: var(--radius);
+        background: var(--surface);
+        box-shadow: var(--shadow-1);
       }
       .text {
         min-width: 0;
@@ -218,7 +236,7 @@ export class FleetSummaryElement extends LitElement {
     const orphans = this.ctx?.store.orphans ?? [];
     const total = orphanTotal(orphans);
     return html`<div class="card" data-testid="summary-unused">
-      <span class="badge">${icon('folder')}</span>
+      <span class="badge unused">${icon('folder')}</span>
       <div class="text">
         <div class="label"><span class="long">Unused folders</span><span class="short">Unused</span></div>
         ${
@@ -276,7 +294,7 @@ export class FleetSummaryElement extends LitElement {
     return html`
       <section class="cards" aria-label="Fleet summary">
         <div class="card" data-testid="summary-total">
-          <span class="badge">${icon('archive')}</span>
+          <span class="badge devices">${icon('archive')}</span>
           <div class="text">
             <div class="label" id="total-label"><span class="long">Build folders</span><span class="short">Total</span></div>
             <div class="value" aria-describedby="total-label">${formatBytes(totalBytes)}</div>
@@ -313,6 +331,7 @@ export class FleetSummaryElement extends LitElement {
         ${this.renderUnused()} ${this.renderDisk()}
       </section>
       ${this.renderWarning()}
+      <db-fleet-history .ctx=${this.ctx}></db-fleet-history>
     `;
   }
 }

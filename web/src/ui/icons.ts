@@ -39,6 +39,7 @@ const PATHS = {
   folder: svg`<path d="M3.5 7A1.5 1.5 0 0 1 5 5.5h4.3l2 2.2H19A1.5 1.5 0 0 1 20.5 9.2v8.8a1.5 1.5 0 0 1-1.5 1.5H5A1.5 1.5 0 0 1 3.5 18z"/>`,
   package: svg`<path d="M12 3.5l8 4v9l-8 4-8-4v-9z"/><path d="M4 7.5l8 4 8-4M12 11.5v9M8 5.5l8 4"/>`,
   reset: svg`<path d="M4.5 12a7.5 7.5 0 1 0 2.2-5.3"/><path d="M4.5 4v4.5H9"/>`,
+  treemap: svg`<rect x="3.5" y="4.5" width="17" height="15" rx="1.5"/><path d="M11 4.5v15M11 12.5h9.5M16 12.5v7"/>`,
   disk: svg`<rect x="3.5" y="13" width="17" height="6.5" rx="1.5"/><path d="M5.5 13l2.2-7.5h8.6l2.2 7.5M16.5 16.3v.1"/>`,
   plug: svg`<path d="M9 3.5V8M15 3.5V8M6.5 8h11v3a5.5 5.5 0 0 1-11 0zM12 16.5v4"/>`,
 } as const;
