@@ -34,6 +34,15 @@ function describeEvent(event: ServerEvent): string {
       return `snapshot ${event.data.devices.length}`;
     case 'devices_chunk':
       return `chunk ${event.data.devices.length}`;
+    case 'reclaim_policy_updated':
+      return `policy ${event.data.policy.enabled}`;
+    case 'reclaim_started':
+    case 'reclaim_finished':
+      return `${event.event} ${event.data.run_id}`;
+    case 'reclaim_progress':
+      return `step ${event.data.index}`;
+    case 'disk_updated':
+      return `disk ${event.data.disk?.free_bytes ?? null}`;
     default:
       return `${event.event} ${event.data.job_id}`;
   }
