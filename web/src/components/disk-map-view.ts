@@ -203,6 +203,19 @@ export class DiskMapElement extends LitElement {
         color: var(--text);
         font-weight: 650;
       }
+      /*
+       * No transitions on the map's boxes: the page's reduced-motion rule gives
+       * every element a 0.01 ms transition-duration, and with the default
+       * transition-property (all) each re-layout (a zoom, the folder tree
+       * arriving, a new width) would become a transition; until it starts,
+       * Chromium keeps the old geometry for a frame or more, so tiles would be
+       * drawn, hit-tested and measured where the previous level had them.
+       */
+      .map,
+      .tile,
+      .region {
+        transition: none;
+      }
       .map {
         position: relative;
         width: 100%;
