@@ -110,8 +110,9 @@ program
       "dashboard's Jobs later; sources and config stay, the next compile rebuilds).\n" +
       'An unused folder is deleted through the delete guard. Never touched: a device\n' +
       'compiled in the last hour, a folder that changed since the plan was made, a\n' +
-      'path outside a build root. Run it while `serve` is stopped, or use the\n' +
-      "dashboard's Reclaim panel (the same plan, run by the server's job queue).\n\n" +
+      'path outside a build root. --yes is refused while `serve` runs on the same\n' +
+      "data dir: use the dashboard's Reclaim panel then (the same plan, run by the\n" +
+      "server's job queue).\n\n" +
       'Progress goes to stderr, the plan and results to stdout. Exit code 0 done\n' +
       '(or previewed), 1 some steps failed or were skipped, 2 bad input (the\n' +
       'message names the option).',

@@ -37,6 +37,7 @@ import { createSizingSystem } from '../sizing-system.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir } from './config-dir.js';
 import { UsageError } from './usage-error.js';
+import { InstanceLockBusyError, takeInstanceLock, type InstanceLock } from '../server/instance-lock.js';
 
 /** The rule options as commander hands them over. */
 export interface ReclaimRuleOptions {
@@ -135,6 +136,7 @@ export async function runReclaimCommand(configDir: string, options: ReclaimComma
   });
   const { store, scanner, orphans, refresher, pool } = sizing;
   let jobs: JobQueue | null = null;
+  let instanceLock: InstanceLock | null = null;
   try {
     await store.cleanStaleTemps();
     devices = await scanner.scan(await store.read());
@@ -156,6 +158,10 @@ export async function runReclaimCommand(configDir: string, options: ReclaimComma
     const plan = planReclaim(policy, inputs, randomUUID());
     if (!options.execute || plan.steps.length === 0) return { source, policy, plan, run: null, diskAfter: null };
 
+    // A job queue of our own beside a running `serve` would fail its running jobs and fight over the job history.
+    instanceLock = await takeInstanceLock(dataDir).catch((err: unknown) => {
+      throw err instanceof InstanceLockBusyError ? new UsageError(`--yes refused: ${err.message}`) : err;
+    });
     jobs = new JobQueue({ configDir, dataDir, esphomeCommand: options.esphomeCommand, store, logger, env });
     await jobs.init();
     const active = new Set(devices.map((device) => device.configuration));
@@ -193,6 +199,7 @@ export async function runReclaimCommand(configDir: string, options: ReclaimComma
       jobs.stopAccepting();
       await jobs.shutdown();
     }
+    await instanceLock?.release();
     await sizing.close();
   }
 }

@@ -9,6 +9,7 @@ import type { ServeSettings } from './settings.js';
 import type { Logger } from '../util/log.js';
 import { assertReadableDir } from './config-dir.js';
 import { UsageError } from './usage-error.js';
+import { InstanceLockBusyError } from '../server/instance-lock.js';
 
 function withoutEsphomeDirs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
@@ -52,6 +53,7 @@ export async function runServe(settings: ServeSettings, logger: Logger): Promise
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is already in use (try --port)`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot listen on ${host}: no such address`);
+    if (err instanceof InstanceLockBusyError) throw new UsageError(err.message);
     throw err;
   }
   process.stdout.write(`device-builder ${demo ? 'DEMO fleet ' : ''}dashboard for ${configDir}\n  ${url}\n`);

@@ -32,6 +32,7 @@ import { PLATFORMIO_SOURCE, type PlatformioCache } from '../platformio/platformi
 import { DEVICE_SOURCE, type BuildSizeRefresher } from '../refresher/build-size-refresher.js';
 import { EventBus } from '../events/event-bus.js';
 import { HostPolicy, originAllowed } from './host-check.js';
+import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import type { FirmwareJobSummary } from '../shared/jobs.js';
 import type { ServerInfo } from '../shared/protocol.js';
 import type { DeviceMetadata } from '../metadata/device-metadata.js';
@@ -137,6 +138,8 @@ export class DeviceBuilderServer {
   private afterSweepPending = false;
   private esphomeVersion: string | null = null;
   private closing: Promise<void> | null = null;
+  /** Held from start() to the end of close(): one job-running process per data dir (instance-lock.ts). */
+  private instanceLock: InstanceLock | null = null;
 
   constructor(private readonly options: ServerOptions) {
     const { configDir, logger } = options;
@@ -250,6 +253,8 @@ export class DeviceBuilderServer {
    * commands wait for the scan ({@link DeviceCatalog.whenScanned}).
    */
   async start(): Promise<string> {
+    // Before anything is read or written: a second server on this data dir is refused here.
+    this.instanceLock = await takeInstanceLock(this.dataDir);
     await this.store.cleanStaleTemps();
     await this.jobs.init();
     await this.readDisk();
@@ -292,11 +297,16 @@ export class DeviceBuilderServer {
       // A run in progress is aborted (its clean job cancelled) and recorded before the queue stops.
       await this.reclaim.close();
       await this.jobs.shutdown();
-      await this.refresher.stop();
+      // Before the refresher: closing settles whenScanned(), which a sweep
+      // waits on; closed before the first scan ran (setImmediate in start()),
+      // nothing else ever would.
       this.catalog.close();
+      await this.refresher.stop();
       await this.pool.close();
       await this.app.close();
       await this.store.flush();
+      await this.sizeHistory.flush();
+      await this.instanceLock?.release();
     })();
     return this.closing;
   }

@@ -12,6 +12,7 @@ import type { Device } from '../../src/shared/device.js';
 import type { FirmwareJobSummary } from '../../src/shared/jobs.js';
 import { addDevice, cleanupTempDirs, listTreeNoFollow, makeTempDir, readJson, writeFile } from '../helpers/fs-fixtures.js';
 import { startServer, stopServers } from '../helpers/server-fixture.js';
+import { INSTANCE_LOCK_BASENAME } from '../../src/server/instance-lock.js';
 
 afterEach(async () => {
   await stopServers();
@@ -182,12 +183,14 @@ describe('archive and delete', () => {
     expect(fs.existsSync(path.join(dir, 'innocent.yaml'))).toBe(true);
     expect(fs.existsSync(path.join(dir, '.esphome', 'build', 'innocent', 'build_info.json'))).toBe(true);
     // Everything else is byte-for-byte where it was: only the YAML, its
-    // StorageJSON, the sidecar (sizes, job history) and our scan cache may differ.
+    // StorageJSON, the sidecar (sizes, job history), our scan cache and the
+    // server's instance lock (an empty file) may differ.
     const expected = new Map(before);
     for (const gone of ['evil.yaml', '.esphome/storage/evil.yaml.json']) expected.delete(gone);
     const after = snapshotTree(dir);
     after.delete('.device-builder.json');
     after.delete(path.join('.esphome', SCAN_CACHE_FILE));
+    after.delete(path.join('.esphome', `${INSTANCE_LOCK_BASENAME}.lock`));
     expect(after).toEqual(expected);
   });
 
