@@ -48,6 +48,7 @@ export async function runServe(settings: ServeSettings, logger: Logger): Promise
   let url: string;
   try {
     url = await server.start();
+    await server.ready;
   } catch (err) {
     await server.close().catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code;

@@ -247,26 +247,23 @@ export class DeviceBuilderServer {
   }
 
   /**
-   * Loads state, listens, then starts the first scan of the config dir and
-   * the background worker; returns the URL without waiting for the scan (a
-   * 50,000-file folder takes many seconds): HTTP and `/ws` answer at once,
-   * commands wait for the scan ({@link DeviceCatalog.whenScanned}).
+   * Listens, then loads state (job history, disk, reclaim record) and starts
+   * the first scan of the config dir and the background worker; returns the
+   * URL without waiting for either (the job history of a big fleet takes
+   * tens of ms to read, a 50,000-file folder many seconds): HTTP and `/ws`
+   * answer at once, commands wait for the scan ({@link DeviceCatalog.whenScanned}),
+   * which starts once the state is loaded. {@link ready} says when that is.
    */
   async start(): Promise<string> {
     // Before anything is read or written: a second server on this data dir is refused here.
     this.instanceLock = await takeInstanceLock(this.dataDir);
-    await this.store.cleanStaleTemps();
-    await this.jobs.init();
-    await this.readDisk();
-    await this.reclaim.start();
     await this.registerRoutes();
     await this.app.listen({ host: this.options.host, port: this.options.port });
-    // On the next turn: the scan's synchronous start (reading the metadata
-    // and scan cache) and esphome's spawn must not delay the first request.
-    setImmediate(() => {
-      if (this.closing) return;
-      this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
-      void this.detectEsphomeVersion();
+    this.ready = this.loadState();
+    // Whoever awaits `ready` sees the error too; the server cannot run on without its state.
+    this.ready.catch((err: unknown) => {
+      this.options.logger.fatal({ err }, 'loading the job history, disk or reclaim record failed; stopping');
+      void this.close();
     });
     this.catalog.startWatching();
     // Its first sweep waits for that scan, so whenIdle() covers the scan too.
@@ -289,9 +286,30 @@ export class DeviceBuilderServer {
     return `http://${host}:${port}/`;
   }
 
+  /**
+   * Resolves once start() loaded the state and began the first scan (on the
+   * next turn after listen, so its synchronous start and esphome's spawn
+   * never delay the first request); rejects, and the server closes, when the
+   * state could not be loaded.
+   */
+  ready: Promise<void> = Promise.resolve();
+
+  private async loadState(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.store.cleanStaleTemps();
+    await this.jobs.init();
+    await this.readDisk();
+    await this.reclaim.start();
+    if (this.closing) return;
+    this.catalog.rescan().catch((err: unknown) => this.options.logger.error({ err }, 'first scan of the config dir failed'));
+    void this.detectEsphomeVersion();
+  }
+
   /** Stops accepting jobs, cancels the running one, stops the worker, flushes the sidecar. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Never beside a half-loaded state (start() returns before it is loaded).
+      await this.ready.catch(() => undefined);
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.jobs.stopAccepting();
       // A run in progress is aborted (its clean job cancelled) and recorded before the queue stops.

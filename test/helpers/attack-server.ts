@@ -11,6 +11,7 @@ const options = JSON.parse(process.argv[2] ?? '{}') as Omit<ServerOptions, 'logg
 const server = new DeviceBuilderServer({ ...options, logger: createLogger(process.env['DEVICE_BUILDER_LOG_LEVEL'] ?? 'warn') });
 const started = performance.now();
 const url = await server.start();
+await server.ready;
 console.log(`URL ${url} ${(performance.now() - started).toFixed(0)}`);
 process.on('SIGTERM', () => {
   void server.close().finally(() => process.exit(0));

@@ -40,6 +40,8 @@ export async function startServer(configDir: string, overrides: Partial<ServerOp
     ...overrides,
   });
   const url = await server.start();
+  // Tests act on the job queue and the reclaim service directly: their state is loaded once this resolves.
+  await server.ready;
   const wsUrl = `${url.replace(/^http/, 'ws')}ws`;
   const clients: WsClient[] = [];
   const running: RunningServer = {
