@@ -147,6 +147,11 @@ async function removeOne(services: ApiServices, configuration: string, action: '
   requireDevice(services, configuration);
   requireNoActiveJob(services, configuration);
   const report = await services.files[action](configuration).catch(fileError);
+  if (action === 'delete') {
+    await services.sizeHistory
+      .forget(configuration)
+      .catch((err: unknown) => services.logger.warn({ err, configuration }, 'could not remove the size history of a deleted device'));
+  }
   await services.catalog.reload(configuration);
   services.refresher.requestSweep([ORPHAN_SOURCE]);
   return report;

@@ -112,6 +112,7 @@ export function assembleDevice(configDir: string, configuration: string, parsed:
     build_size_bytes: buildPath ? coerceSidecarInt(entry['build_size_bytes']) : 0,
     build_disk_bytes: buildPath ? coerceSidecarInt(entry['build_disk_bytes']) : 0,
     build_size_breakdown: buildPath ? readBreakdown(entry['build_size_breakdown']) : null,
+    last_compiled: buildPath ? positiveOrNull(coerceSidecarInt(entry['build_size_info_mtime'])) : null,
     error: capNullable(parsed.error),
   };
 }
@@ -235,4 +236,9 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results.filter((item): item is R => item !== null);
+}
+
+/** A cached time, or null when it is missing (coerced to 0) or nonsense. */
+function positiveOrNull(seconds: number): number | null {
+  return seconds > 0 ? seconds : null;
 }

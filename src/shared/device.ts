@@ -23,6 +23,12 @@ export interface Device {
   build_disk_bytes: number;
   /** Where the bytes are, and what `esphome clean` would free; null when not measured. */
   build_size_breakdown: BuildSizeBreakdown | null;
+  /**
+   * When the build folder was last compiled (unix seconds): the mtime of its
+   * `build_info.json` as last measured, which ESPHome rewrites exactly when
+   * `build_time` changes; null when never measured or no build folder.
+   */
+  last_compiled: number | null;
   /** Why the YAML could not be read, or null. */
   error: string | null;
 }

@@ -195,6 +195,17 @@ export class SizeHistoryStore {
     this.startWriter();
   }
 
+  /**
+   * Drops a deleted device's history and tree: its queued measurement and
+   * its file (a link there is removed, never followed). Archived devices
+   * keep theirs for when they come back.
+   */
+  async forget(configuration: string): Promise<void> {
+    this.pendingDevices.delete(configuration);
+    await this.flush();
+    await fsp.rm(path.join(this.dir, deviceFileName(configuration)), { force: true });
+  }
+
   /** Waits until everything queued so far is written. */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;

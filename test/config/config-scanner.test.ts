@@ -211,9 +211,27 @@ wifi:
         build_size_bytes: 123456789,
         build_disk_bytes: 0,
         build_size_breakdown: null,
+        last_compiled: null,
         error: null,
       } satisfies Device,
     ]);
+  });
+
+  it('gives last_compiled from the cached build_info.json time, only for a device with a build folder', async () => {
+    writeYaml('kitchen.yaml', 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n');
+    writeYaml('plug.yaml', 'esphome:\n  name: plug\nesp8266:\n  board: esp01_1m\n');
+    writeStorage('kitchen.yaml', { storage_version: 1, name: 'kitchen', build_path: path.join(dataDir, 'build', 'kitchen') });
+    const sidecar: SidecarData = {
+      'kitchen.yaml': { build_size_bytes: 10, build_size_dir_mtime: 1_700_000_100, build_size_info_mtime: 1_700_000_000 },
+      // A stale pair left for a device without a StorageJSON describes nothing.
+      'plug.yaml': { build_size_info_mtime: 1_700_000_000 },
+    };
+    const devices = await scanner().scan(sidecar);
+    expect(devices.map((d) => [d.configuration, d.last_compiled])).toEqual([
+      ['kitchen.yaml', 1_700_000_000],
+      ['plug.yaml', null],
+    ]);
+    expect((await scanner().scan({})).map((d) => d.last_compiled)).toEqual([null, null]);
   });
 
   it('describes a never-compiled device from its YAML alone', async () => {
@@ -232,6 +250,7 @@ wifi:
         build_size_bytes: 0,
         build_disk_bytes: 0,
         build_size_breakdown: null,
+        last_compiled: null,
         error: null,
       } satisfies Device,
     ]);

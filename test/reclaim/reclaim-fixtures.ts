@@ -70,6 +70,7 @@ export function deviceFor(configuration: string, buildDir: string | null): Devic
     build_size_bytes: bytes,
     build_disk_bytes: bytes,
     build_size_breakdown: buildDir && bytes > 0 ? { pioenvs: 0, piolibdeps: 0, src: 0, other: 0, cleanable } : null,
+    last_compiled: null,
     error: null,
   };
 }

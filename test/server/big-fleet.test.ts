@@ -44,6 +44,7 @@ function device(i: number): Device {
     build_size_bytes: 0,
     build_disk_bytes: 0,
     build_size_breakdown: null,
+    last_compiled: null,
     error: null,
   };
 }

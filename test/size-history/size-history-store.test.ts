@@ -44,6 +44,22 @@ describe('SizeHistoryStore', () => {
     expect(await store.readTree('other.yaml')).toBeNull();
   });
 
+  it('forgets a deleted device: its file and a measurement still queued, and only that device', async () => {
+    const { dataDir, store } = makeStore();
+    store.recordDevice('kitchen.yaml', 1000, TREE);
+    store.recordDevice('porch.yaml', 2000, null);
+    await store.flush();
+    store.recordDevice('kitchen.yaml', 1500, TREE);
+    await store.forget('kitchen.yaml');
+    await store.flush();
+    expect(await store.readHistory('kitchen.yaml')).toEqual([]);
+    expect(await store.readTree('kitchen.yaml')).toBeNull();
+    expect(fs.readdirSync(path.join(dataDir, SIZES_DIR))).toEqual([deviceFileName('porch.yaml')]);
+    expect(await store.readHistory('porch.yaml')).toEqual([{ time: 1_800_000_000, bytes: 2000 }]);
+    // Nothing to forget is no error.
+    await store.forget('never.yaml');
+  });
+
   it('appends when the size changed or an hour passed, and keeps the last 100 points', async () => {
     const { clock, store } = makeStore();
     store.recordDevice('a.yaml', 10, null);

@@ -327,6 +327,10 @@ describe('words and facts', () => {
     ];
     expect(lastCompiled(jobs, 'kitchen.yaml')).toBe(3000);
     expect(lastCompiled(jobs, 'porch.yaml')).toBeNull();
+    // The device's measured build_info.json time counts too (a compile made with the CLI), whichever is later.
+    expect(lastCompiled(jobs, 'porch.yaml', 2500)).toBe(2500);
+    expect(lastCompiled(jobs, 'kitchen.yaml', 2500)).toBe(3000);
+    expect(lastCompiled(jobs, 'kitchen.yaml', 4000)).toBe(4000);
   });
 
   it('sizes the map for the width: landscape on wide screens, taller on phones', () => {

@@ -22,6 +22,7 @@ export function device(name: string, overrides: Partial<Device> = {}): Device {
     build_size_bytes: 0,
     build_disk_bytes: overrides.build_size_bytes ?? 0,
     build_size_breakdown: null,
+    last_compiled: null,
     error: null,
     ...overrides,
   };

@@ -660,7 +660,7 @@ export class DiskMapElement extends LitElement {
     const store = this.ctx?.store;
     const job = store ? latestJobs(store.jobs.values()).get(device.configuration) : undefined;
     const active = isActiveJob(job);
-    const compiled = store ? lastCompiled(store.jobs.values(), device.configuration) : null;
+    const compiled = store ? lastCompiled(store.jobs.values(), device.configuration, device.last_compiled) : device.last_compiled;
     const cleanable = device.build_size_breakdown?.cleanable ?? null;
     const share = root.bytes > 0 ? device.build_size_bytes / root.bytes : 0;
     return html`<div class="device-panel" data-testid="map-device" data-configuration=${device.configuration}>
@@ -703,8 +703,8 @@ export class DiskMapElement extends LitElement {
     const store = this.ctx?.store;
     let extra = '';
     if (node.kind === 'device' && node.configuration && store) {
-      const compiled = lastCompiled(store.jobs.values(), node.configuration);
       const device = store.devices.get(node.configuration);
+      const compiled = lastCompiled(store.jobs.values(), node.configuration, device?.last_compiled ?? null);
       extra = ` · last compile ${compiled !== null ? formatTime(compiled) : 'not known'}`;
       if (device?.build_size_breakdown) extra += ` · clean frees ${formatBytes(device.build_size_breakdown.cleanable)}`;
     } else if (node.kind === 'smaller') {

@@ -444,13 +444,14 @@ export function neighbour<T extends { x0: number; y0: number; x1: number; y1: nu
 // ---- a device's facts -------------------------------------------------------
 
 /**
- * When a device was last compiled, as far as the page knows: the latest
- * compile or install job that completed (unix seconds), or null. Neither
- * the tree nor the breakdown carries a time, and the job list is what the
- * server keeps (its history survives restarts), so "not known" is honest.
+ * When a device was last compiled, as far as the page knows (unix seconds):
+ * the later of the device's `last_compiled` (its build_info.json as last
+ * measured, so compiles made with the CLI or the Python tool count) and the
+ * latest compile or install job that completed here; null when neither.
  */
-export function lastCompiled(jobs: Iterable<FirmwareJobSummary>, configuration: string): number | null {
-  let latest: number | null = null;
+export function lastCompiled(jobs: Iterable<FirmwareJobSummary>, configuration: string, measured: number | null = null): number | null {
+  // `measured`: the device's `last_compiled` (its build_info.json as last walked), which also sees compiles made elsewhere.
+  let latest: number | null = measured;
   for (const job of jobs) {
     if (job.configuration !== configuration || job.status !== 'completed') continue;
     if (job.job_type !== 'compile' && job.job_type !== 'install') continue;
