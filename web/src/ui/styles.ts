@@ -53,7 +53,8 @@ export const baseStyles = css`
     *::after,
     dialog::backdrop {
       animation-duration: 0.01ms !important;
-      transition-duration: 0.01ms !important;
+      /* none, not a tiny duration: a pending transition keeps the old geometry for a few frames. */
+      transition: none !important;
     }
   }
 
