@@ -48,7 +48,6 @@ export async function runServe(settings: ServeSettings, logger: Logger): Promise
   let url: string;
   try {
     url = await server.start();
-    await server.ready;
   } catch (err) {
     await server.close().catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code;
@@ -59,7 +58,10 @@ export async function runServe(settings: ServeSettings, logger: Logger): Promise
   }
   process.stdout.write(`device-builder ${demo ? 'DEMO fleet ' : ''}dashboard for ${configDir}\n  ${url}\n`);
 
-  await new Promise<void>((resolve) => {
+  // The URL goes out as soon as the server listens (it already answers); the
+  // state loads behind it, and a failed load (the server closes itself) ends
+  // the command with that error.
+  await new Promise<void>((resolve, reject) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
@@ -71,5 +73,10 @@ export async function runServe(settings: ServeSettings, logger: Logger): Promise
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    server.ready.catch((err: unknown) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      reject(err instanceof Error ? err : new Error(String(err)));
+    });
   });
 }
