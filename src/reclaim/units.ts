@@ -129,45 +129,5 @@ export function parseFreeSpace(text: string | number, field: string): FreeSpaceT
   return { bytes: parseScaled(text, field, SIZE_FACTORS, 'a free-space threshold', FREE_EXAMPLES) };
 }
 
-const SIZE_SPELLINGS: ReadonlyArray<readonly [string, number]> = [
-  ['TB', 1e12],
-  ['TiB', 1024 ** 4],
-  ['GB', 1e9],
-  ['GiB', 1024 ** 3],
-  ['MB', 1e6],
-  ['MiB', 1024 ** 2],
-  ['kB', 1e3],
-  ['KiB', 1024],
-];
-
-/**
- * A size as a person would type it and {@link parseSize} reads back to the
- * same bytes: the largest unit that gives at most two decimals exactly
- * (`20 GB`, `1.5 GiB`, `750 MB`), else plain bytes (`1234567 B`).
- */
-export function formatSize(bytes: number): string {
-  for (const [unit, factor] of SIZE_SPELLINGS) {
-    if (bytes < factor) continue;
-    const value = bytes / factor;
-    const text = Number(value.toFixed(2));
-    if (Math.round(text * factor) === bytes) return `${text} ${unit}`;
-  }
-  return `${bytes} B`;
-}
-
-const AGE_SPELLINGS: ReadonlyArray<readonly [string, number]> = [
-  ['d', 86_400],
-  ['h', 3600],
-  ['m', 60],
-];
-
-/** Seconds as the largest whole unit (`30d`, `12h`, `90m`, `45s`); weeks print as days (`14d`). */
-export function formatAge(seconds: number): string {
-  for (const [unit, factor] of AGE_SPELLINGS) if (seconds >= factor && seconds % factor === 0) return `${seconds / factor}${unit}`;
-  return `${seconds}s`;
-}
-
-/** `10%` or a size ({@link formatSize}). */
-export function formatThreshold(threshold: FreeSpaceThreshold): string {
-  return 'percent' in threshold ? `${threshold.percent}%` : formatSize(threshold.bytes);
-}
+// The spellings back (`20 GB`, `30d`, `10%`) live beside the wire types, for the page too.
+export { formatAge, formatSize, formatThreshold } from '../shared/reclaim.js';

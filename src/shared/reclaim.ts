@@ -189,3 +189,48 @@ export function diskWarning(disk: DiskSpace | null, policy: ReclaimPolicy | null
 export function thresholdBytes(threshold: FreeSpaceThreshold, totalBytes: number): number {
   return 'bytes' in threshold ? threshold.bytes : Math.ceil((threshold.percent / 100) * totalBytes);
 }
+
+/** The size units the server reads, largest first (decimal before binary at each step): GB = 1000³, GiB = 1024³. */
+const SIZE_SPELLINGS: ReadonlyArray<readonly [string, number]> = [
+  ['TB', 1e12],
+  ['TiB', 1024 ** 4],
+  ['GB', 1e9],
+  ['GiB', 1024 ** 3],
+  ['MB', 1e6],
+  ['MiB', 1024 ** 2],
+  ['kB', 1e3],
+  ['KiB', 1024],
+];
+
+/**
+ * A size as a person would type it and the server's parser (src/reclaim/units.ts)
+ * reads back to the same bytes: the largest unit that gives at most two
+ * decimals exactly (`20 GB`, `1.5 GiB`, `750 MB`), else plain bytes
+ * (`1234567 B`). Shared so the CLI, the log lines and the page's form spell
+ * a saved policy the same way.
+ */
+export function formatSize(bytes: number): string {
+  for (const [unit, factor] of SIZE_SPELLINGS) {
+    if (bytes < factor) continue;
+    const value = Number((bytes / factor).toFixed(2));
+    if (Math.round(value * factor) === bytes) return `${value} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+const AGE_SPELLINGS: ReadonlyArray<readonly [string, number]> = [
+  ['d', 86_400],
+  ['h', 3600],
+  ['m', 60],
+];
+
+/** Seconds as the largest whole unit (`30d`, `12h`, `90m`, `45s`); weeks print as days (`14d`). */
+export function formatAge(seconds: number): string {
+  for (const [unit, factor] of AGE_SPELLINGS) if (seconds >= factor && seconds % factor === 0) return `${seconds / factor}${unit}`;
+  return `${seconds}s`;
+}
+
+/** `10%` or a size ({@link formatSize}). */
+export function formatThreshold(threshold: FreeSpaceThreshold): string {
+  return 'percent' in threshold ? `${threshold.percent}%` : formatSize(threshold.bytes);
+}

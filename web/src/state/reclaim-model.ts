@@ -31,6 +31,7 @@ import type {
   ReclaimStep,
   ReclaimTrigger,
 } from '../../../src/shared/reclaim.js';
+import { DEFAULT_RECLAIM_POLICY, formatAge, formatSize, formatThreshold } from '../../../src/shared/reclaim.js';
 
 /** The form's text fields, named as the policy input names them (and as `invalid_args` details name them). */
 export const POLICY_FIELDS = ['max_total', 'older_than', 'unused_older_than', 'min_free', 'schedule_hours'] as const;
@@ -55,39 +56,10 @@ export interface FieldError {
 
 const DAY = 86_400;
 const HOUR = 3_600;
-/** The server's size spellings, largest first (decimal before binary at each step, as it prints them). */
-const SIZE_SPELLINGS: readonly (readonly [string, number])[] = [
-  ['TB', 1e12],
-  ['TiB', 1024 ** 4],
-  ['GB', 1e9],
-  ['GiB', 1024 ** 3],
-  ['MB', 1e6],
-  ['MiB', 1024 ** 2],
-  ['kB', 1e3],
-  ['KiB', 1024],
-];
-
-/** Bytes as a person would type them and the server reads back exactly: the largest unit with at most two decimals ("20 GB", "1.5 GiB"), else bytes. */
-export function sizeSpelling(bytes: number): string {
-  for (const [unit, factor] of SIZE_SPELLINGS) {
-    if (bytes < factor) continue;
-    const value = Number((bytes / factor).toFixed(2));
-    if (Math.round(value * factor) === bytes) return `${value} ${unit}`;
-  }
-  return `${bytes} B`;
-}
-
-/** Seconds as the largest whole unit the server reads (`30d`, `12h`, `90m`, `45s`). */
-export function ageSpelling(seconds: number): string {
-  for (const [unit, factor] of [
-    ['d', DAY],
-    ['h', HOUR],
-    ['m', 60],
-  ] as const) {
-    if (seconds >= factor && seconds % factor === 0) return `${seconds / factor}${unit}`;
-  }
-  return `${seconds}s`;
-}
+/** Bytes as a person would type them and the server reads back exactly ("20 GB", "1.5 GiB"): the shared {@link formatSize}. */
+export const sizeSpelling = formatSize;
+/** Seconds as the largest whole unit the server reads (`30d`, `12h`): the shared {@link formatAge}. */
+export const ageSpelling = formatAge;
 
 /** The form showing a saved policy (off rules blank). */
 export function formFromPolicy(policy: ReclaimPolicy): ReclaimForm {
@@ -97,7 +69,7 @@ export function formFromPolicy(policy: ReclaimPolicy): ReclaimForm {
     max_total: policy.max_total_bytes === null ? '' : sizeSpelling(policy.max_total_bytes),
     older_than: policy.older_than_seconds === null ? '' : ageSpelling(policy.older_than_seconds),
     unused_older_than: policy.unused_older_than_seconds === null ? '' : ageSpelling(policy.unused_older_than_seconds),
-    min_free: minFree === null ? '' : 'percent' in minFree ? `${minFree.percent}%` : sizeSpelling(minFree.bytes),
+    min_free: minFree === null ? '' : formatThreshold(minFree),
     schedule_hours: policy.schedule_hours === null ? '' : String(policy.schedule_hours),
   };
 }
@@ -154,18 +126,9 @@ export function inputFromForm(form: ReclaimForm, saved: ReclaimPolicy | null): {
 
 /** True when the form says something other than the saved policy. */
 export function formDiffers(form: ReclaimForm, saved: ReclaimPolicy | null): boolean {
-  const shown = formFromPolicy(saved ?? EMPTY_POLICY);
+  const shown = formFromPolicy(saved ?? DEFAULT_RECLAIM_POLICY);
   return form.enabled !== shown.enabled || POLICY_FIELDS.some((field) => form[field].trim() !== shown[field].trim());
 }
-
-const EMPTY_POLICY: ReclaimPolicy = {
-  enabled: false,
-  max_total_bytes: null,
-  older_than_seconds: null,
-  unused_older_than_seconds: null,
-  min_free: null,
-  schedule_hours: null,
-};
 
 /**
  * Which field an `invalid_args` message is about: the server starts it with
