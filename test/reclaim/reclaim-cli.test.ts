@@ -11,25 +11,16 @@ import { FIRMWARE_JOBS_KEY } from '../../src/jobs/job-history.js';
 import { RECLAIM_STATE_FILE } from '../../src/reclaim/reclaim-store.js';
 import type { ReclaimRun } from '../../src/shared/reclaim.js';
 import { OWN_STATE_FILE } from '../../src/metadata/device-metadata.js';
-import { addDevice, cleanupTempDirs, makeTempDir, readJson, writeFile } from '../helpers/fs-fixtures.js';
+import { cleanupTempDirs, makeTempDir, readJson, writeFile } from '../helpers/fs-fixtures.js';
 import { runCli } from '../helpers/run-cli.js';
 import { FAKE_ESPHOME_BIN } from '../helpers/server-fixture.js';
+import { compiledDevice } from './reclaim-fixtures.js';
 
 afterEach(cleanupTempDirs);
 
 const DAY = 86_400;
 const now = (): number => Math.floor(Date.now() / 1000);
 const env = { PATH: `${FAKE_ESPHOME_BIN}${path.delimiter}${process.env['PATH'] ?? ''}` };
-
-function compiledDevice(dir: string, name: string, daysAgo: number) {
-  const device = addDevice(dir, name, { files: 4, fileBytes: 10_000 });
-  const buildTime = now() - daysAgo * DAY;
-  const info = path.join(device.buildDir, 'build_info.json');
-  fs.writeFileSync(info, JSON.stringify({ config_hash: 1, build_time: buildTime }));
-  fs.utimesSync(info, buildTime, buildTime);
-  fs.utimesSync(device.buildDir, buildTime, buildTime);
-  return { ...device, buildTime };
-}
 
 function fleet() {
   const dir = makeTempDir();

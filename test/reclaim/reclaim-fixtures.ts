@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Device } from '../../src/shared/device.js';
-import { setMtime, writeFile } from '../helpers/fs-fixtures.js';
+import { addDevice, setMtime, writeFile } from '../helpers/fs-fixtures.js';
 
 /** Apparent bytes under `target` (0 when it is gone), by a real walk. */
 export function du(target: string): number {
@@ -73,4 +73,22 @@ export function deviceFor(configuration: string, buildDir: string | null): Devic
     last_compiled: null,
     error: null,
   };
+}
+
+const DAY = 86_400;
+
+/**
+ * A compiled device of a config folder (YAML, StorageJSON, build folder)
+ * whose build_info.json says it was last compiled `daysAgo` days ago, the
+ * folder's and the file's times set to match.
+ */
+export function compiledDevice(dir: string, name: string, daysAgo: number, options: { files?: number; fileBytes?: number; yamlExtra?: string } = {}) {
+  const device = addDevice(dir, name, { files: options.files ?? 4, fileBytes: options.fileBytes ?? 10_000 });
+  if (options.yamlExtra) fs.appendFileSync(path.join(dir, device.configuration), options.yamlExtra);
+  const buildTime = Math.floor(Date.now() / 1000) - daysAgo * DAY;
+  const info = path.join(device.buildDir, 'build_info.json');
+  fs.writeFileSync(info, JSON.stringify({ config_hash: 1, build_time: buildTime }));
+  fs.utimesSync(info, buildTime, buildTime);
+  fs.utimesSync(device.buildDir, buildTime, buildTime);
+  return { ...device, buildTime };
 }

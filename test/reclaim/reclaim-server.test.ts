@@ -12,8 +12,9 @@ import type { DiskSpaceReader } from '../../src/reclaim/disk-space.js';
 import { RECLAIM_STATE_FILE } from '../../src/reclaim/reclaim-store.js';
 import type { FirmwareJobSummary } from '../../src/shared/jobs.js';
 import type { DiskSpace, ReclaimPlan, ReclaimProgress, ReclaimRun, ReclaimState } from '../../src/shared/reclaim.js';
-import { addDevice, cleanupTempDirs, makeTempDir, writeFile } from '../helpers/fs-fixtures.js';
+import { cleanupTempDirs, makeTempDir, writeFile } from '../helpers/fs-fixtures.js';
 import { startServer, stopServers } from '../helpers/server-fixture.js';
+import { compiledDevice } from './reclaim-fixtures.js';
 
 afterEach(async () => {
   await stopServers();
@@ -22,18 +23,6 @@ afterEach(async () => {
 
 const DAY = 86_400;
 const now = (): number => Math.floor(Date.now() / 1000);
-
-/** A compiled device whose build_info.json says it was last compiled `daysAgo` days ago (folder times set to match). */
-function compiledDevice(dir: string, name: string, daysAgo: number, options: { files?: number; fileBytes?: number; yamlExtra?: string } = {}) {
-  const device = addDevice(dir, name, { files: options.files ?? 4, fileBytes: options.fileBytes ?? 10_000 });
-  if (options.yamlExtra) fs.appendFileSync(path.join(dir, device.configuration), options.yamlExtra);
-  const buildTime = now() - daysAgo * DAY;
-  const info = path.join(device.buildDir, 'build_info.json');
-  fs.writeFileSync(info, JSON.stringify({ config_hash: 1, build_time: buildTime }));
-  fs.utimesSync(info, buildTime, buildTime);
-  fs.utimesSync(device.buildDir, buildTime, buildTime);
-  return { ...device, buildTime };
-}
 
 function fleet(): { dir: string; old: string; mid: string; fresh: string } {
   const dir = makeTempDir();
