@@ -308,9 +308,13 @@ export class DeviceDrawerElement extends LitElement {
     `,
   ];
 
+  // Before rendering, not after: state set here joins this update instead of scheduling another.
+  override willUpdate(): void {
+    this.maybeLoadHistory();
+  }
+
   override updated(changed: Map<string, unknown>): void {
     if (changed.has('ctx')) this.storeController.attach();
-    this.maybeLoadHistory();
   }
 
   /** Asks for the open device's size history when not asked yet for its current size. */
