@@ -15,10 +15,9 @@ import type { MetadataStore } from '../metadata/device-metadata.js';
 import type { FieldUpdates } from '../sidecar/sidecar-store.js';
 import { resolveDataDir } from '../storage/data-dir.js';
 import type { OrphanBuild, PlatformioSummary } from '../shared/protocol.js';
-import { DEFAULT_RECLAIM_POLICY, diskWarning, type DiskSpace, type DiskWarning, type ReclaimPolicy } from '../shared/reclaim.js';
+import { diskWarning, type DiskSpace, type DiskWarning, type ReclaimPolicy } from '../shared/reclaim.js';
 import { readDiskSpace, type DiskSpaceReader } from '../reclaim/disk-space.js';
-import { readGuarded } from '../util/guarded-read.js';
-import path from 'node:path';
+import { readSavedFreeSpaceRule } from '../reclaim/reclaim-file.js';
 import type { Logger } from '../util/log.js';
 import { createSizingSystem } from '../sizing-system.js';
 import { assertReadableDir } from './config-dir.js';
@@ -252,30 +251,6 @@ export function renderSizesTable(report: SizesReport): string {
   out.push('', renderDiskLine(report.disk));
   if (report.diskWarning) out.push(renderDiskWarning(report.diskWarning));
   return `${out.join('\n')}\n`;
-}
-
-/** reclaim/reclaim-store.ts's file (not imported: that module loads zod, which `sizes` never needs). */
-const RECLAIM_STATE_FILE = '.device-builder-ts-reclaim.json';
-
-/**
- * The saved reclaim policy's free-space threshold, all the warning needs,
- * read without the reclaim store (and its zod): the default policy with
- * that one rule, or null when there is none or the file cannot be read.
- */
-export async function readSavedFreeSpaceRule(dataDir: string): Promise<ReclaimPolicy | null> {
-  try {
-    const file = path.join(dataDir, RECLAIM_STATE_FILE);
-    const read = await readGuarded(file, { maxBytes: 4 * 1024 * 1024 });
-    const data: unknown = read ? JSON.parse(read.bytes.toString('utf8')) : null;
-    const minFree = (data as { _policy?: { min_free?: unknown } } | null)?._policy?.min_free;
-    if (typeof minFree !== 'object' || minFree === null) return null;
-    const { bytes, percent } = minFree as { bytes?: unknown; percent?: unknown };
-    if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0) return { ...DEFAULT_RECLAIM_POLICY, min_free: { bytes } };
-    if (typeof percent === 'number' && percent > 0 && percent < 100) return { ...DEFAULT_RECLAIM_POLICY, min_free: { percent } };
-    return null;
-  } catch {
-    return null;
-  }
 }
 
 /** `Disk: 12.3 GB free of 29.0 GB (data dir /config/.esphome)`. */

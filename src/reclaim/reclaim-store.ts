@@ -38,8 +38,10 @@ import type { FileLockOptions } from '../util/file-lock.js';
 import { toPlainJson } from '../util/json-preserving.js';
 import type { Logger } from '../util/log.js';
 import { reclaimPolicySchema } from './policy.js';
+import { RECLAIM_STATE_FILE } from './reclaim-file.js';
 
-export const RECLAIM_STATE_FILE = '.device-builder-ts-reclaim.json';
+export { RECLAIM_STATE_FILE };
+
 /** Runs kept in the record, newest first. */
 export const MAX_RECORDED_RUNS = 50;
 
